@@ -1,0 +1,78 @@
+"""What the ledger stores under its keys: entries written by transactions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from p2pcity.codec import U32, U64, Hash, MaxLen, Name, PublicKey, Text
+from p2pcity.types.tx import AccessGrant, DatasetRegister, District
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorSet:
+    version: U64  # bumped by every district change; approvals name the version they approve
+    validators: Annotated[tuple[PublicKey, ...], MaxLen(1024)]  # sorted accounts
+
+
+@dataclass(frozen=True, slots=True)
+class DistrictEntry:
+    district: District
+    since_height: U64
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEntry:
+    name: Name
+    version: U64
+    digest: Hash
+    size: U64
+    media_type: Name
+    metadata: Text
+    signer: PublicKey
+    height: U64
+    tx_hash: Hash
+    timestamp_ms: U64
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetEntry:
+    dataset_id: Hash
+    owner: PublicKey
+    dataset: DatasetRegister
+    height: U64
+    timestamp_ms: U64
+
+
+@dataclass(frozen=True, slots=True)
+class GrantEntry:
+    grant_id: Hash
+    owner: PublicKey
+    grant: AccessGrant
+    height: U64
+    revoked_height: U64  # 0: live
+    uses: U64
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEntry:
+    """One committed access request: the audit record of who opened what, when, under which grant."""
+
+    dataset_id: Hash
+    grant_id: Hash
+    grantee: PublicKey
+    purpose: Text
+    height: U64
+    index: U32
+    timestamp_ms: U64
+    tx_hash: Hash
+    granted: bool
+    reason: Text
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    height: U64
+    index: U32
+    ok: bool
+    error: Text

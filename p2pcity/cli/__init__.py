@@ -1,0 +1,36 @@
+"""The ``p2pcity`` command line, for district operators and developers.
+
+Every failure a user can cause (a wrong flag, a missing or corrupt file, an
+unreachable node, a rejected transaction) ends with one line on stderr and a
+non-zero exit code; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from p2pcity import __version__
+from p2pcity.cli.errors import UserError, run_guarded
+from p2pcity.cli.keys import keys
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="p2pcity")
+def cli() -> None:
+    """p2pcity: a permissioned blockchain for smart-city districts.
+
+    Districts run nodes that agree on one ledger (HotStuff BFT over libp2p)
+    and share encrypted data that stays available but invisible.
+    """
+
+
+cli.add_command(keys)
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run_guarded(cli, argv))
+
+
+__all__ = ["UserError", "cli", "main"]

@@ -1,0 +1,57 @@
+"""One clear line and a non-zero exit for every error a user can cause."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from p2pcity.codec import DecodeError
+
+
+class UserError(click.ClickException):
+    """A problem with what the user asked for; printed as ``error: ...``."""
+
+    exit_code = 1
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+# Errors from lower layers that describe bad input, not bugs: shown as one line.
+_INPUT_ERRORS: tuple[type[BaseException], ...] = (DecodeError, OSError)
+
+
+def run_guarded(command: click.Command, argv: list[str] | None) -> int:
+    try:
+        command.main(args=argv, prog_name="p2pcity", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        return 2
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("error: aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except ValueError as exc:  # our domain errors (IdentityError, GenesisError, ...) subclass it
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    except _INPUT_ERRORS as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    return 0
+
+
+def fail(message: str) -> UserError:
+    return UserError(message)
+
+
+def stderr_line(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -1,0 +1,157 @@
+"""Blocks, quorum certificates and the signing rules of votes.
+
+A block's id is the SHA-256 of its canonical header; the header binds the
+transactions through their Merkle root and the parent through ``parent_id``
+and the ``justify`` certificate (chained HotStuff: each block certifies its
+parent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated
+
+from p2pcity.codec import U64, DecodeError, Hash, MaxLen, Name, PublicKey, Signature, decode, encode
+from p2pcity.crypto.hashing import MerkleProof, merkle_proof, merkle_root, sha256, tagged_hash
+from p2pcity.crypto.keys import SigningKey, verify
+from p2pcity.types.tx import Transaction
+
+GENESIS_VIEW = 0
+MAX_BLOCK_SIZE = 8 * 1024 * 1024
+MAX_BLOCK_TXS = 20_000
+_VOTE_DOMAIN = b"p2pcity/vote/v1"
+_BLOCK_DOMAIN = b"p2pcity/block/v1"
+
+
+def quorum_size(n: int) -> int:
+    """Votes needed among n validators: 2f+1 where n >= 3f+1."""
+    return n - (n - 1) // 3
+
+
+def vote_message(chain_id: str, view: int, block_id: bytes) -> bytes:
+    return tagged_hash(_VOTE_DOMAIN, chain_id.encode(), view.to_bytes(8, "big"), block_id)
+
+
+@dataclass(frozen=True, slots=True)
+class VoteSignature:
+    signer: PublicKey
+    signature: Signature
+
+
+@dataclass(frozen=True, slots=True)
+class QuorumCert:
+    """2f+1 validators' votes for ``block_id`` in ``view``; the genesis QC has no votes."""
+
+    view: U64
+    block_id: Hash
+    height: U64
+    votes: Annotated[tuple[VoteSignature, ...], MaxLen(1024)]
+
+    def verify(self, chain_id: str, validators: Collection[bytes], genesis_id: bytes) -> bool:
+        """True when this is the genesis QC or carries a quorum of valid, distinct votes."""
+        if self.view == GENESIS_VIEW:
+            return self.block_id == genesis_id and self.height == 0 and not self.votes
+        signers = {v.signer for v in self.votes}
+        # Rule: each validator counts once, and only current validators count.
+        if len(signers) != len(self.votes) or not signers <= set(validators):
+            return False
+        if len(signers) < quorum_size(len(validators)):
+            return False
+        message = vote_message(chain_id, self.view, self.block_id)
+        return all(verify(v.signer, message, v.signature) for v in self.votes)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    chain_id: Name
+    height: U64
+    view: U64
+    parent_id: Hash
+    justify: QuorumCert  # certifies the parent
+    proposer: PublicKey
+    timestamp_ms: U64
+    tx_root: Hash  # RFC 6962 Merkle root of the transaction hashes
+    tx_count: U64
+    state_root: Hash  # state after applying this block
+
+    @property
+    def id(self) -> bytes:
+        return sha256(encode(self))
+
+
+@dataclass(frozen=True)
+class Block:
+    header: BlockHeader
+    txs: Annotated[tuple[Transaction, ...], MaxLen(MAX_BLOCK_TXS)]
+    signature: Signature  # the proposer's, over the block id
+
+    @cached_property
+    def id(self) -> bytes:
+        return self.header.id
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    @property
+    def view(self) -> int:
+        return self.header.view
+
+    @property
+    def parent_id(self) -> bytes:
+        return self.header.parent_id
+
+    @property
+    def justify(self) -> QuorumCert:
+        return self.header.justify
+
+    @staticmethod
+    def signing_bytes(chain_id: str, block_id: bytes) -> bytes:
+        return tagged_hash(_BLOCK_DOMAIN, chain_id.encode(), block_id)
+
+    @classmethod
+    def create(cls, signer: SigningKey, header: BlockHeader, txs: tuple[Transaction, ...]) -> Block:
+        return cls(header, txs, signer.sign(cls.signing_bytes(header.chain_id, header.id)))
+
+    def signature_ok(self) -> bool:
+        return verify(
+            self.header.proposer,
+            self.signing_bytes(self.header.chain_id, self.id),
+            self.signature,
+        )
+
+    def body_matches_header(self) -> bool:
+        """The transactions are exactly those the header commits to."""
+        return self.header.tx_count == len(self.txs) and self.header.tx_root == tx_root(self.txs)
+
+    def tx_proof(self, index: int) -> MerkleProof:
+        return merkle_proof([tx.hash for tx in self.txs], index)
+
+    @cached_property
+    def encoded(self) -> bytes:
+        return encode(self)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Block:
+        block = decode(cls, data, max_size=MAX_BLOCK_SIZE)
+        block.__dict__["encoded"] = bytes(data)
+        return block
+
+
+def tx_root(txs: tuple[Transaction, ...] | list[Transaction]) -> bytes:
+    return merkle_root([tx.hash for tx in txs])
+
+
+__all__ = [
+    "GENESIS_VIEW",
+    "Block",
+    "BlockHeader",
+    "DecodeError",
+    "QuorumCert",
+    "VoteSignature",
+    "quorum_size",
+    "tx_root",
+    "vote_message",
+]
