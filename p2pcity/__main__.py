@@ -1,0 +1,3 @@
+from p2pcity.cli import main
+
+main()

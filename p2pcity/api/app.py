@@ -1,0 +1,201 @@
+"""The FastAPI application of one node."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from p2pcity import __version__
+from p2pcity.api import views
+from p2pcity.api.handle import NodeHandle
+from p2pcity.chain import queries
+from p2pcity.chain.executor import account_nonce
+from p2pcity.crypto.hashing import verify_merkle_proof
+from p2pcity.mempool import MempoolFull
+from p2pcity.types.tx import Transaction, TxError
+
+HexHash = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$", description="32 bytes, hex")]
+Height = Annotated[int, Path(ge=0, le=2**63 - 1)]
+MAX_TX_HEX = 2 * 256 * 1024
+
+
+class SubmitTx(BaseModel):
+    tx: str = Field(
+        max_length=MAX_TX_HEX,
+        pattern=r"^([0-9a-fA-F]{2})*$",
+        description="the canonical transaction bytes, hex",
+    )
+
+
+class Error(BaseModel):
+    error: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error},
+    404: {"model": Error},
+    422: {"model": Error},
+}
+
+
+def create_app(node: NodeHandle) -> FastAPI:
+    app = FastAPI(
+        title="p2pcity node API",
+        version=__version__,
+        description="One district node of a p2pcity chain: status, blocks, transactions, records, "
+        "datasets, grants and the audit log.",
+        responses=ERRORS,
+    )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid request')}"}, status_code=422)
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    def metrics() -> Response:
+        return Response(node.metrics_text(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/status", summary="Node and chain status")
+    def status() -> dict[str, Any]:
+        return node.status()
+
+    @app.get("/peers", summary="Connected peers")
+    def peers() -> list[dict[str, Any]]:
+        return node.peers()
+
+    @app.post("/txs", status_code=202, summary="Submit a signed transaction")
+    def submit(body: SubmitTx) -> dict[str, Any]:
+        try:
+            tx = Transaction.decode(bytes.fromhex(body.tx))
+            outcome = node.submit(tx)
+        except TxError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        except MempoolFull as exc:
+            raise HTTPException(429, str(exc)) from exc
+        return {"hash": tx.hash.hex(), "status": "pending", "outcome": outcome}
+
+    @app.get("/txs/{tx_hash}", summary="A transaction's status and receipt")
+    def get_tx(tx_hash: HexHash) -> dict[str, Any]:
+        digest = bytes.fromhex(tx_hash)
+        location = node.tx_location(digest)
+        if location is not None:
+            height, index = location
+            block = node.block_at(height)
+            receipt = queries.receipt(node.committed_state(), digest)
+            if block is not None and index < len(block.txs):
+                return {
+                    **views.tx_summary(block.txs[index]),
+                    "status": "committed",
+                    "block": block.id.hex(),
+                    "receipt": views.receipt_view(receipt) if receipt else None,
+                }
+        pending = node.pending_tx(digest)
+        if pending is not None:
+            return {**views.tx_summary(pending), "status": "pending"}
+        raise HTTPException(404, f"transaction {tx_hash} is unknown to this node")
+
+    @app.get("/txs/{tx_hash}/proof", summary="Merkle inclusion proof of a committed transaction")
+    def tx_proof(tx_hash: HexHash) -> dict[str, Any]:
+        digest = bytes.fromhex(tx_hash)
+        location = node.tx_location(digest)
+        block = node.block_at(location[0]) if location else None
+        if location is None or block is None:
+            raise HTTPException(404, f"transaction {tx_hash} is not committed")
+        proof = block.tx_proof(location[1])
+        assert verify_merkle_proof(block.header.tx_root, digest, proof)
+        return {
+            "tx": tx_hash,
+            "height": block.height,
+            "block": block.id.hex(),
+            "tx_root": block.header.tx_root.hex(),
+            "proof": proof.to_json(),
+        }
+
+    @app.get("/blocks/{height}", summary="A committed block")
+    def get_block(height: Height) -> dict[str, Any]:
+        block = node.block_at(height)
+        if block is None:
+            raise HTTPException(404, f"no committed block at height {height}")
+        return views.block_view(block, node.qc_for(height))
+
+    @app.get("/accounts/{account}", summary="An account's nonces")
+    def account(account: HexHash) -> dict[str, Any]:
+        key = bytes.fromhex(account)
+        return {
+            "account": account,
+            "nonce": account_nonce(node.committed_state(), key),
+            "next_nonce": node.next_nonce(key),
+        }
+
+    _ledger_routes(app, node)
+    return app
+
+
+def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
+    """Read-only views of what the ledger holds: records, districts, datasets, grants, audit."""
+
+    @app.get("/records/{name:path}", summary="A notarised record, latest or a given version")
+    def record(
+        name: Annotated[str, Path(max_length=256)],
+        version: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    ) -> dict[str, Any]:
+        entry = queries.record(node.committed_state(), name, version)
+        if entry is None:
+            raise HTTPException(404, f"no record {name!r}" + (f" version {version}" if version else ""))
+        return views.record_view(entry)
+
+    @app.get("/validators", summary="The current validator set and districts")
+    def validators() -> dict[str, Any]:
+        state = node.committed_state()
+        vset = queries.validator_set(state)
+        return {
+            "version": vset.version,
+            "validators": [v.hex() for v in vset.validators],
+            "districts": [
+                {
+                    "name": e.district.name,
+                    "account": e.district.account.hex(),
+                    "pre_key": e.district.pre_key.hex(),
+                    "peer_id": e.district.peer_id,
+                    "role": e.district.role,
+                    "since_height": e.since_height,
+                }
+                for e in queries.districts(state)
+            ],
+        }
+
+    @app.get("/datasets/{dataset_id}", summary="A dataset's public metadata")
+    def dataset(dataset_id: HexHash) -> dict[str, Any]:
+        entry = queries.dataset(node.committed_state(), bytes.fromhex(dataset_id))
+        if entry is None:
+            raise HTTPException(404, f"no dataset {dataset_id}")
+        return views.dataset_view(entry)
+
+    @app.get("/datasets/{dataset_id}/grants", summary="Grants on a dataset")
+    def dataset_grants(dataset_id: HexHash) -> list[dict[str, Any]]:
+        found = queries.grants_for(node.committed_state(), bytes.fromhex(dataset_id))
+        return [views.grant_view(g) for g in found]
+
+    @app.get("/datasets/{dataset_id}/audit", summary="Every access request on a dataset")
+    def audit(dataset_id: HexHash) -> list[dict[str, Any]]:
+        found = queries.audit_log(node.committed_state(), bytes.fromhex(dataset_id))
+        return [views.access_view(a) for a in found]
+
+    @app.get("/grants/{grant_id}", summary="An access grant")
+    def grant(grant_id: HexHash) -> dict[str, Any]:
+        entry = queries.grant(node.committed_state(), bytes.fromhex(grant_id))
+        if entry is None:
+            raise HTTPException(404, f"no grant {grant_id}")
+        return views.grant_view(entry)
+

@@ -1,0 +1,37 @@
+"""What the API needs from a running node: a narrow, read-mostly handle."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from p2pcity.chain.state import StateView
+from p2pcity.types.block import Block, QuorumCert
+from p2pcity.types.tx import Transaction
+
+
+class NodeHandle(Protocol):
+    chain_id: str
+
+    def status(self) -> dict[str, Any]: ...
+
+    def committed_state(self) -> StateView: ...
+
+    def block_at(self, height: int) -> Block | None: ...
+
+    def qc_for(self, height: int) -> QuorumCert | None: ...
+
+    def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None: ...
+
+    def pending_tx(self, tx_hash: bytes) -> Transaction | None: ...
+
+    def submit(self, tx: Transaction) -> str:
+        """Admit to the mempool and gossip; return "added" or "duplicate"; raise TxError/MempoolFull."""
+        ...
+
+    def next_nonce(self, account: bytes) -> int:
+        """The nonce a new transaction from ``account`` should carry (after its pending ones)."""
+        ...
+
+    def peers(self) -> list[dict[str, Any]]: ...
+
+    def metrics_text(self) -> bytes: ...

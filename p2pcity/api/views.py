@@ -1,0 +1,115 @@
+"""JSON views of chain objects, shared by the API and the CLI's --json output."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from p2pcity.chain.entries import AccessEntry, DatasetEntry, GrantEntry, Receipt, RecordEntry
+from p2pcity.types.block import Block, QuorumCert
+from p2pcity.types.tx import Transaction
+
+
+def qc_view(qc: QuorumCert) -> dict[str, Any]:
+    return {
+        "view": qc.view,
+        "block_id": qc.block_id.hex(),
+        "height": qc.height,
+        "signers": [v.signer.hex() for v in qc.votes],
+    }
+
+
+def tx_summary(tx: Transaction) -> dict[str, Any]:
+    return {"hash": tx.hash.hex(), "kind": tx.kind, "sender": tx.sender.hex(), "nonce": tx.nonce}
+
+
+def block_view(block: Block, qc: QuorumCert | None = None) -> dict[str, Any]:
+    h = block.header
+    return {
+        "height": h.height,
+        "hash": block.id.hex(),
+        "view": h.view,
+        "parent": h.parent_id.hex(),
+        "proposer": h.proposer.hex(),
+        "timestamp_ms": h.timestamp_ms,
+        "tx_root": h.tx_root.hex(),
+        "tx_count": h.tx_count,
+        "state_root": h.state_root.hex(),
+        "justify": qc_view(h.justify),
+        "commit_qc": qc_view(qc) if qc else None,
+        "txs": [tx_summary(tx) for tx in block.txs],
+    }
+
+
+def receipt_view(receipt: Receipt) -> dict[str, Any]:
+    return {"height": receipt.height, "index": receipt.index, "ok": receipt.ok, "error": receipt.error}
+
+
+def record_view(entry: RecordEntry) -> dict[str, Any]:
+    try:
+        metadata: Any = json.loads(entry.metadata) if entry.metadata else {}
+    except json.JSONDecodeError:
+        metadata = entry.metadata
+    return {
+        "name": entry.name,
+        "version": entry.version,
+        "sha256": entry.digest.hex(),
+        "size": entry.size,
+        "media_type": entry.media_type,
+        "metadata": metadata,
+        "signer": entry.signer.hex(),
+        "height": entry.height,
+        "tx": entry.tx_hash.hex(),
+        "timestamp_ms": entry.timestamp_ms,
+    }
+
+
+def dataset_view(entry: DatasetEntry) -> dict[str, Any]:
+    d = entry.dataset
+    return {
+        "id": entry.dataset_id.hex(),
+        "owner": entry.owner.hex(),
+        "title": d.title,
+        "schema": d.schema,
+        "tags": list(d.tags),
+        "size": d.size,
+        "ciphertext_sha256": d.ciphertext_hash.hex(),
+        "holders": list(d.holders),
+        "capsule": d.capsule.hex(),
+        "sealed_key": d.sealed_key.hex(),
+        "height": entry.height,
+        "timestamp_ms": entry.timestamp_ms,
+    }
+
+
+def grant_view(entry: GrantEntry) -> dict[str, Any]:
+    g = entry.grant
+    return {
+        "id": entry.grant_id.hex(),
+        "dataset": g.dataset_id.hex(),
+        "owner": entry.owner.hex(),
+        "grantee": g.grantee.hex(),
+        "grantee_pre_key": g.grantee_pre_key.hex(),
+        "threshold": g.threshold,
+        "proxies": [k.validator.hex() for k in g.kfrags],
+        "expires_at_ms": g.expires_at_ms,
+        "max_uses": g.max_uses,
+        "uses": entry.uses,
+        "purpose": g.purpose,
+        "height": entry.height,
+        "revoked_height": entry.revoked_height or None,
+    }
+
+
+def access_view(entry: AccessEntry) -> dict[str, Any]:
+    return {
+        "dataset": entry.dataset_id.hex(),
+        "grant": entry.grant_id.hex(),
+        "grantee": entry.grantee.hex(),
+        "purpose": entry.purpose,
+        "height": entry.height,
+        "timestamp_ms": entry.timestamp_ms,
+        "tx": entry.tx_hash.hex(),
+        "granted": entry.granted,
+        "reason": entry.reason or None,
+    }

@@ -1,0 +1,262 @@
+"""Python clients of a node's HTTP API, synchronous and asynchronous (trio or asyncio).
+
+    from p2pcity.client import Client
+    node = Client("http://127.0.0.1:8700")
+    print(node.status()["height"])
+    receipt = node.put_record(identity, "land/parcel-7", b"...deed bytes...")
+
+The CLI is built on :class:`Client`; :class:`AsyncClient` has the same
+methods as coroutines. Both raise :class:`ClientError` with the node's
+one-line message for anything the node refuses or when it cannot be reached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+import trio
+
+from p2pcity.crypto.keys import Identity
+from p2pcity.types.tx import RecordPut, Transaction
+
+DEFAULT_TIMEOUT = 10.0
+T = TypeVar("T")
+
+
+class ClientError(Exception):
+    """The node refused a request, or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _result(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    if response.status_code >= 400:
+        message = body.get("error") if isinstance(body, dict) else None
+        raise ClientError(message or f"HTTP {response.status_code}", response.status_code)
+    return body
+
+
+def _record_tx(
+    identity: Identity,
+    chain_id: str,
+    nonce: int,
+    name: str,
+    data: bytes,
+    media_type: str,
+    metadata: dict[str, Any],
+    version: int,
+) -> Transaction:
+    body = RecordPut(
+        name=name,
+        version=version,
+        digest=hashlib.sha256(data).digest(),
+        size=len(data),
+        media_type=media_type,
+        metadata=json.dumps(metadata, sort_keys=True, separators=(",", ":")),
+    )
+    return Transaction.create(identity.signer, chain_id, nonce, body)
+
+
+def _committed(tx: dict[str, Any]) -> dict[str, Any]:
+    """A committed transaction's receipt, or a ClientError with the ledger's reason."""
+    receipt = tx.get("receipt") or {}
+    if not receipt.get("ok", False):
+        raise ClientError(f"transaction {tx['hash'][:16]} was refused by the ledger: {receipt.get('error')}")
+    return tx
+
+
+class Client:
+    """Blocking client of one node."""
+
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def get(self, path: str, **params: Any) -> Any:
+        try:
+            return _result(self._http.get(path, params=params or None))
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach node at {self.url}: {exc}") from exc
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        try:
+            return _result(self._http.post(path, json=body))
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach node at {self.url}: {exc}") from exc
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.get("/status")
+        return result
+
+    def block(self, height: int) -> dict[str, Any]:
+        result: dict[str, Any] = self.get(f"/blocks/{height}")
+        return result
+
+    def tx(self, tx_hash: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.get(f"/txs/{tx_hash}")
+        return result
+
+    def next_nonce(self, account: bytes) -> int:
+        return int(self.get(f"/accounts/{account.hex()}")["next_nonce"])
+
+    def submit(self, tx: Transaction) -> str:
+        return str(self.post("/txs", {"tx": tx.encoded.hex()})["hash"])
+
+    def record(self, name: str, version: int | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.get(f"/records/{name}", **({"version": version} if version else {}))
+        return result
+
+    def wait_for_tx(self, tx_hash: str, timeout: float = 30.0, poll: float = 0.1) -> dict[str, Any]:
+        """Wait until the transaction is committed; return it with its receipt."""
+        return _poll(lambda: self._tx_if_committed(tx_hash), timeout, poll, f"transaction {tx_hash[:16]}")
+
+    def _tx_if_committed(self, tx_hash: str) -> dict[str, Any] | None:
+        try:
+            tx = self.tx(tx_hash)
+        except ClientError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return tx if tx["status"] == "committed" else None
+
+    def wait_for_height(self, height: int, timeout: float = 30.0) -> int:
+        def reached() -> int | None:
+            h = int(self.status()["height"])
+            return h if h >= height else None
+
+        return _poll(reached, timeout, 0.1, f"height {height}")
+
+    def send(
+        self, identity: Identity, make: Callable[[int], Transaction], wait: bool = True
+    ) -> dict[str, Any]:
+        """Sign with the account's next nonce, submit, and (by default) wait for the commit."""
+        tx = make(self.next_nonce(identity.signer.public_key))
+        tx_hash = self.submit(tx)
+        if not wait:
+            return {"hash": tx_hash, "status": "pending"}
+        return _committed(self.wait_for_tx(tx_hash))
+
+    def put_record(
+        self,
+        identity: Identity,
+        name: str,
+        data: bytes,
+        *,
+        media_type: str = "application/octet-stream",
+        metadata: dict[str, Any] | None = None,
+        wait: bool = True,
+    ) -> dict[str, Any]:
+        chain_id = str(self.status()["chain_id"])
+        try:
+            version = int(self.record(name)["version"]) + 1
+        except ClientError as exc:
+            if exc.status != 404:
+                raise
+            version = 1
+        return self.send(
+            identity,
+            lambda nonce: _record_tx(
+                identity, chain_id, nonce, name, data, media_type, metadata or {}, version
+            ),
+            wait,
+        )
+
+
+class AsyncClient:
+    """The same API as :class:`Client`, as coroutines (works under trio and asyncio)."""
+
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def get(self, path: str, **params: Any) -> Any:
+        try:
+            return _result(await self._http.get(path, params=params or None))
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach node at {self.url}: {exc}") from exc
+
+    async def post(self, path: str, body: dict[str, Any]) -> Any:
+        try:
+            return _result(await self._http.post(path, json=body))
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach node at {self.url}: {exc}") from exc
+
+    async def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get("/status")
+        return result
+
+    async def block(self, height: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(f"/blocks/{height}")
+        return result
+
+    async def tx(self, tx_hash: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(f"/txs/{tx_hash}")
+        return result
+
+    async def next_nonce(self, account: bytes) -> int:
+        return int((await self.get(f"/accounts/{account.hex()}"))["next_nonce"])
+
+    async def submit(self, tx: Transaction) -> str:
+        return str((await self.post("/txs", {"tx": tx.encoded.hex()}))["hash"])
+
+    async def wait_for_tx(self, tx_hash: str, timeout: float = 30.0, poll: float = 0.1) -> dict[str, Any]:
+        with trio.move_on_after(timeout):
+            while True:
+                try:
+                    tx = await self.tx(tx_hash)
+                    if tx["status"] == "committed":
+                        return tx
+                except ClientError as exc:
+                    if exc.status != 404:
+                        raise
+                await trio.sleep(poll)
+        raise ClientError(f"transaction {tx_hash[:16]} not committed within {timeout:.0f} s")
+
+    async def wait_for_height(self, height: int, timeout: float = 30.0) -> int:
+        with trio.move_on_after(timeout):
+            while True:
+                h = int((await self.status())["height"])
+                if h >= height:
+                    return h
+                await trio.sleep(0.1)
+        raise ClientError(f"height {height} not reached within {timeout:.0f} s")
+
+
+def _poll(check: Callable[[], T | None], timeout: float, interval: float, what: str) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise ClientError(f"{what} not reached within {timeout:.0f} s")
+        time.sleep(interval)

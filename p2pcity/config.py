@@ -1,0 +1,229 @@
+"""A node's home directory and its ``config.toml``.
+
+Layout of a node home::
+
+    HOME/config.toml          this file's settings (operator-editable)
+    HOME/genesis.json         the chain's genesis document
+    HOME/keys/identity.json   the district's account key and PRE key (0600)
+    HOME/keys/p2p.key         the libp2p identity (0600)
+    HOME/data/                RocksDB: blocks, state, consensus safety state, blobs
+    HOME/logs/node.log        structured log (JSON lines)
+
+Every setting has a default that suits one machine; an unknown key, a wrong
+type or a bad value is a :class:`ConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A missing, corrupt or invalid node configuration."""
+
+
+_HOST_PORT = re.compile(r"^(?P<host>[0-9a-zA-Z.\-:\[\]]+):(?P<port>\d{1,5})$")
+
+
+@dataclass(frozen=True)
+class P2PSettings:
+    listen: str = "/ip4/0.0.0.0/tcp/7100"
+    announce: tuple[str, ...] = ()
+    bootstrap: tuple[str, ...] = ()
+    psk: str = ""  # 64 hex characters; empty: no private-network key
+    static_peers: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    listen: str = "127.0.0.1:8700"
+
+
+@dataclass(frozen=True)
+class ConsensusSettings:
+    base_timeout_ms: int = 2000
+    max_timeout_ms: int = 60_000
+    max_block_txs: int = 5000
+    # A leader waits this long for transactions before proposing an empty block.
+    empty_block_interval_ms: int = 1000
+    min_block_interval_ms: int = 20
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "info"
+    json: bool = True
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    district: str
+    home: Path
+    p2p: P2PSettings = field(default_factory=P2PSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    consensus: ConsensusSettings = field(default_factory=ConsensusSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+    # --- paths ------------------------------------------------------------
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config.toml"
+
+    @property
+    def genesis_file(self) -> Path:
+        return self.home / "genesis.json"
+
+    @property
+    def identity_file(self) -> Path:
+        return self.home / "keys" / "identity.json"
+
+    @property
+    def p2p_key_file(self) -> Path:
+        return self.home / "keys" / "p2p.key"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / "node.log"
+
+    @property
+    def api_host_port(self) -> tuple[str, int]:
+        return parse_host_port(self.api.listen, "api.listen")
+
+    # --- TOML ---------------------------------------------------------------
+    def to_toml(self) -> str:
+        lines = [
+            "# p2pcity node configuration. Edit, then restart the node.",
+            f"district = {_toml(self.district)}",
+            "",
+        ]
+        for section in ("p2p", "api", "consensus", "log"):
+            lines.append(f"[{section}]")
+            value = getattr(self, section)
+            for f in fields(value):
+                item = getattr(value, f.name)
+                if isinstance(item, dict):
+                    continue
+                lines.append(f"{f.name} = {_toml(item)}")
+            lines.append("")
+        if self.p2p.static_peers:
+            lines.append("[p2p.static_peers]")
+            for peer, addrs in sorted(self.p2p.static_peers.items()):
+                lines.append(f"{_toml(peer)} = {_toml(addrs)}")
+            lines.append("")
+        return "\n".join(lines)
+
+    def save(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(self.to_toml())
+
+    @classmethod
+    def load(cls, home: Path) -> NodeConfig:
+        home = Path(home).resolve()
+        path = home / "config.toml"
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError as exc:
+            hint = "create one with 'p2pcity init'"
+            raise ConfigError(f"{path} not found: is {home} a node home? ({hint})") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        try:
+            return cls.from_dict(raw, home)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], home: Path) -> NodeConfig:
+        raw = dict(raw)
+        district = raw.pop("district", None)
+        if not isinstance(district, str) or not district:
+            raise ConfigError("'district' must be a non-empty string")
+        sections: dict[str, Any] = {}
+        for name, kind in (
+            ("p2p", P2PSettings),
+            ("api", ApiSettings),
+            ("consensus", ConsensusSettings),
+            ("log", LogSettings),
+        ):
+            sections[name] = _section(kind, raw.pop(name, {}), name)
+        if raw:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(raw))}")
+        config = cls(district=district, home=home, **sections)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        parse_host_port(self.api.listen, "api.listen")
+        if self.p2p.psk and not re.fullmatch(r"[0-9a-fA-F]{64}", self.p2p.psk):
+            raise ConfigError("p2p.psk must be 64 hex characters (32 bytes)")
+        c = self.consensus
+        if not 50 <= c.base_timeout_ms <= c.max_timeout_ms:
+            raise ConfigError("consensus.base_timeout_ms must be >= 50 and <= max_timeout_ms")
+        if not 1 <= c.max_block_txs <= 20_000:
+            raise ConfigError("consensus.max_block_txs must be between 1 and 20000")
+        if self.log.level not in ("debug", "info", "warning", "error"):
+            raise ConfigError("log.level must be debug, info, warning or error")
+
+
+def parse_host_port(text: str, what: str) -> tuple[str, int]:
+    match = _HOST_PORT.match(text)
+    if not match or not 0 <= int(match["port"]) <= 65535:
+        raise ConfigError(f"{what} must look like HOST:PORT, got {text!r}")
+    return match["host"].strip("[]"), int(match["port"])
+
+
+def _section(kind: type[Any], raw: Any, name: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    known = {f.name: f for f in fields(kind)}
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [{name}]: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    defaults = kind()
+    for key, value in raw.items():
+        default = getattr(defaults, key)
+        where = f"{name}.{key}"
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where} must be a list of strings")
+            values[key] = tuple(value)
+            continue
+        elif isinstance(default, dict):
+            if not isinstance(value, dict) or not all(
+                isinstance(v, list) and all(isinstance(a, str) for a in v) for v in value.values()
+            ):
+                raise ConfigError(f"{where} must map peer ids to lists of multiaddrs")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where} must be true or false")
+        elif isinstance(default, int):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"{where} must be an integer")
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string")
+        values[key] = value
+    return kind(**values)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
