@@ -1,0 +1,257 @@
+"""Gossip: gossipsub configured for a handful of validators, with our validator hook.
+
+Choices (each measured in shared/research/libp2p-0.8.1-probe.md):
+- advertise only /meshsub/1.1.0 and /floodsub/1.0.0: py-libp2p 0.8.1's v1.2
+  sends an IDONTWANT to every mesh peer for every message, halving throughput;
+- heartbeat 1 s (the library default is 120 s);
+- the library's spam protection is off: it caps every (forwarder, topic) at
+  10 msg/s *including our own publishes* and silently drops the rest;
+- adaptive gossip and "eclipse protection" (IP diversity) off: a permissioned
+  set of validators, often several per subnet, needs neither, and adaptation
+  would change the heartbeat behind our back;
+- message id = SHA-256 of topic and data, so a payload relayed by several
+  validators is delivered once;
+- scoring counts only what *our* validators reject (see `_RejectScorer`).
+
+Delivery: each subscription is drained by a task into a bounded channel of
+ours; when the application falls behind, new messages are dropped and counted.
+Messages we publish are not delivered back to us. py-libp2p replays recently
+cached messages to newly connected peers, and a restarted peer has forgotten
+what it saw, so applications must tolerate duplicates.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+from libp2p.abc import IHost
+from libp2p.peer.id import ID
+from libp2p.pubsub import floodsub
+from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.score import PeerScorer, ScoreParams, TopicScoreParams
+
+from p2pcity.net._typing import TaskStatus
+from p2pcity.net.config import NetConfig
+from p2pcity.net.errors import ConfigError
+from p2pcity.net.gate import AllowList
+from p2pcity.net.logs import power_of_two
+
+log = logging.getLogger(__name__)
+
+
+class Verdict(enum.Enum):
+    """Outcome of a gossip validator (as in the Ethereum consensus specs)."""
+
+    ACCEPT = "accept"  # deliver and forward
+    IGNORE = "ignore"  # drop quietly: stale, duplicate, not checkable yet
+    REJECT = "reject"  # drop and penalise the peer that forwarded it
+
+
+Validator = Callable[[str, bytes, str], Verdict]
+"""``validate(topic, data, from_peer) -> Verdict``; synchronous, runs before
+forwarding. ``from_peer`` is the signed origin; it is our own peer id for
+messages we publish (those are checked too)."""
+
+
+@dataclass(frozen=True)
+class GossipMessage:
+    topic: str
+    data: bytes
+    from_peer: str
+    """Origin (signature-checked), not the neighbour that forwarded it."""
+    msg_id: bytes
+
+
+class _RejectScorer(PeerScorer):
+    """Counts invalid messages only when our validator said REJECT.
+
+    py-libp2p 0.8.1 penalises the forwarder for every failed validation,
+    including IGNORE-worthy ones, cache hits, and our own local publishes
+    (which can end up blocking our own messages). We disable that path and
+    feed P4 ourselves from the validator wrapper.
+    """
+
+    def on_invalid_message(self, peer: ID, topic: str) -> None:
+        return None
+
+    def record_reject(self, peer: ID, topic: str) -> None:
+        super().on_invalid_message(peer, topic)
+
+
+def _score_params() -> ScoreParams:
+    # -10 per reject, decaying by 1 % per heartbeat (half-life ~70 s): five
+    # recent rejects stop us accepting the peer's messages, eight graylist it.
+    return ScoreParams(
+        p4_invalid_messages=TopicScoreParams(weight=10.0, cap=100.0, decay=0.99),
+        publish_threshold=-50.0,
+        gossip_threshold=-30.0,
+        graylist_threshold=-80.0,
+    )
+
+
+def message_id(msg: rpc_pb2.Message) -> bytes:
+    topics = "\n".join(msg.topicIDs).encode()
+    return hashlib.sha256(topics + b"\0" + msg.data).digest()
+
+
+@dataclass
+class _Topic:
+    name: str
+    topic_id: str
+    send: trio.MemorySendChannel[GossipMessage]
+    dropped: int = 0
+    active: bool = False
+
+
+class Gossip:
+    def __init__(self, host: IHost, config: NetConfig, allow: AllowList) -> None:
+        self._config = config
+        self._allow = allow
+        self._self_id = host.get_id()
+        params = _score_params()
+        self.router = GossipSub(
+            protocols=[PROTOCOL_ID_V11, floodsub.PROTOCOL_ID],
+            degree=config.gossip_degree,
+            degree_low=config.gossip_degree_low,
+            degree_high=config.gossip_degree_high,
+            heartbeat_interval=config.heartbeat_interval,
+            score_params=params,
+            spam_protection_enabled=False,
+            adaptive_gossip_enabled=False,
+            eclipse_protection_enabled=False,
+        )
+        self._scorer = _RejectScorer(params)
+        self.router.scorer = self._scorer
+        self.pubsub = Pubsub(host, self.router, msg_id_constructor=message_id)
+        self._topics: dict[str, _Topic] = {}
+        self._nursery: trio.Nursery | None = None
+        self.rejected = 0
+        self.ignored = 0
+
+    def subscribe(
+        self, name: str, validator: Validator, queue_size: int | None = None
+    ) -> trio.MemoryReceiveChannel[GossipMessage]:
+        if name in self._topics:
+            raise ConfigError(f"already subscribed to {name!r}")
+        topic_id = self._config.topic_id(name)
+        send, receive = trio.open_memory_channel[GossipMessage](queue_size or self._config.gossip_queue_size)
+        topic = _Topic(name, topic_id, send)
+        self._topics[name] = topic
+        self.pubsub.set_topic_validator(topic_id, self._wrap(name, validator), False)
+        if self._nursery is not None:
+            self._nursery.start_soon(self._drain, topic)
+        return receive
+
+    async def publish(self, name: str, data: bytes) -> None:
+        await self.pubsub.publish(self._config.topic_id(name), data)
+
+    def blacklist(self, peers: frozenset[str], allowed: frozenset[str]) -> None:
+        """Blacklist peers that lost admission; lift it for peers admitted again."""
+        for peer in peers:
+            if self._nursery is not None:  # also tears down the peer's pubsub stream
+                self.pubsub.add_to_blacklist(ID.from_base58(peer))
+            else:  # add_to_blacklist needs the running service
+                self.pubsub.blacklisted_peers.add(ID.from_base58(peer))
+        for blocked in self.pubsub.get_blacklisted_peers():
+            if blocked.to_base58() in allowed:
+                self.pubsub.remove_from_blacklist(blocked)
+
+    def score(self, peer: str) -> float:
+        topics = [topic.topic_id for topic in self._topics.values()]
+        return float(self._scorer.score(ID.from_base58(peer), topics))
+
+    def stats(self) -> dict[str, int]:
+        counts = {"gossip_rejected": self.rejected, "gossip_ignored": self.ignored}
+        for topic in self._topics.values():
+            # Messages dropped because the application did not keep up.
+            counts[f"gossip_dropped_{topic.name}"] = topic.dropped
+        return counts
+
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Drain subscriptions until cancelled (pubsub services run in Network)."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for topic in self._topics.values():
+                nursery.start_soon(self._drain, topic)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+                for topic in self._topics.values():
+                    topic.active = False
+
+    async def _drain(self, topic: _Topic) -> None:
+        if topic.active:
+            return
+        topic.active = True
+        subscription = await self.pubsub.subscribe(topic.topic_id)
+        async for msg in subscription:
+            origin = ID(msg.from_id)
+            if origin == self._self_id:
+                continue
+            message = GossipMessage(topic.name, msg.data, origin.to_base58(), message_id(msg))
+            try:
+                topic.send.send_nowait(message)
+            except trio.WouldBlock:
+                topic.dropped += 1
+                if power_of_two(topic.dropped):
+                    log.warning("gossip %s: consumer too slow, %d dropped", topic.name, topic.dropped)
+            except trio.BrokenResourceError:
+                log.debug("gossip %s: receiver closed, unsubscribing", topic.name)
+                del self._topics[topic.name]
+                self.pubsub.remove_topic_validator(topic.topic_id)
+                await self.pubsub.unsubscribe(topic.topic_id)
+                return
+
+    def _wrap(self, name: str, validator: Validator) -> Callable[[ID, rpc_pb2.Message], bool]:
+        topic_id = self._config.topic_id(name)
+
+        def check(forwarder: ID, msg: rpc_pb2.Message) -> bool:
+            verdict = self._judge(name, validator, msg)
+            if verdict is Verdict.ACCEPT:
+                return True
+            if forwarder == self._self_id:
+                # py-libp2p 0.8.1 drops a local publish that fails validation
+                # without telling the publisher; at least say so.
+                log.warning(
+                    "gossip %s: our own message was %s by our validator; not sent", name, verdict.value
+                )
+            elif verdict is Verdict.REJECT:
+                self.rejected += 1
+                self._scorer.record_reject(forwarder, topic_id)
+                log.info("gossip %s: rejected a message forwarded by %s", name, forwarder)
+            else:
+                self.ignored += 1
+            return False
+
+        return check
+
+    def _judge(self, name: str, validator: Validator, msg: rpc_pb2.Message) -> Verdict:
+        # Rule: a message names exactly one topic.
+        if len(msg.topicIDs) != 1:
+            return Verdict.REJECT
+        # Rule: bounded size, checked before the application decodes anything.
+        if len(msg.data) > self._config.max_gossip_size:
+            return Verdict.REJECT
+        origin = ID(msg.from_id)
+        # Rule: the origin is admitted. An honest neighbour may still relay a
+        # peer we just removed, so this is IGNORE, not REJECT.
+        if origin not in self._allow:
+            return Verdict.IGNORE
+        try:
+            verdict: object = validator(name, msg.data, origin.to_base58())
+        except Exception:
+            log.exception("gossip %s: validator raised; ignoring the message", name)
+            return Verdict.IGNORE
+        if not isinstance(verdict, Verdict):
+            log.error("gossip %s: validator returned %r, not a Verdict", name, verdict)
+            return Verdict.IGNORE
+        return verdict

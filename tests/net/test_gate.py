@@ -1,0 +1,77 @@
+"""Admission: allow-list at the handshake, runtime changes, the private-network key."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import trio
+
+from p2pcity.net import GossipMessage, PeerUnreachableError, RemoteError
+
+from .conftest import Keys, accept_all, link, start, wait_for
+
+
+async def echo(peer: str, data: bytes) -> bytes:
+    return data
+
+
+async def test_peer_not_on_the_allow_list_is_refused(nursery: trio.Nursery, keys: Keys) -> None:
+    keys.make(3)
+    a = await start(nursery, keys.config(0, allowed=[1]))  # admits 1, not 2
+    friend = await start(nursery, keys.config(1))
+    stranger = await start(nursery, keys.config(2))  # same PSK, and it admits A
+    a.set_handler("echo", echo)
+    await link(friend, a)
+    stranger.add_addresses(a.peer_id, a.listen_addrs)
+    assert not await stranger.connect(a.peer_id)
+    with pytest.raises((PeerUnreachableError, RemoteError)):
+        await stranger.request(a.peer_id, "echo", b"let me in")
+    await trio.sleep(0.5)  # the stranger's reconnect loop keeps knocking
+    assert stranger.peer_id not in a.connected_peers()
+    assert a.peer_id not in stranger.connected_peers()
+    assert await friend.request(a.peer_id, "echo", b"hello") == b"hello"
+
+
+async def test_removed_peer_is_disconnected_and_refused(nursery: trio.Nursery, keys: Keys) -> None:
+    keys.make(2)
+    a = await start(nursery, keys.config(0))
+    b = await start(nursery, keys.config(1))
+    a.set_handler("echo", echo)
+    inbox: list[GossipMessage] = []
+
+    async def drain(channel: trio.MemoryReceiveChannel[GossipMessage]) -> None:
+        async for message in channel:
+            inbox.append(message)
+
+    nursery.start_soon(drain, a.subscribe("txs", accept_all))
+    b.subscribe("txs", accept_all)
+    await link(b, a)
+    assert await b.request(a.peer_id, "echo", b"1") == b"1"
+
+    a.set_allowed_peers([])  # e.g. B left the validator set
+    await wait_for(lambda: b.peer_id not in a.connected_peers(), what="B dropped")
+    with pytest.raises((PeerUnreachableError, RemoteError)):
+        await b.request(a.peer_id, "echo", b"2")
+    await b.publish("txs", b"from a removed peer")
+    await trio.sleep(1.0)  # B's reconnect loop retries meanwhile
+    assert b.peer_id not in a.connected_peers()
+    assert not inbox
+
+    a.set_allowed_peers([b.peer_id])  # back in the set: B's next retry gets in
+    await wait_for(lambda: b.peer_id in a.connected_peers(), timeout=5, what="B readmitted")
+    assert await b.request(a.peer_id, "echo", b"3") == b"3"
+
+
+async def test_wrong_psk_fails_fast(nursery: trio.Nursery, keys: Keys) -> None:
+    keys.make(2)
+    a = await start(nursery, keys.config(0, dial_timeout=1.5))
+    b = await start(nursery, keys.config(1, dial_timeout=1.5, psk="a5" * 32))
+    b.add_addresses(a.peer_id, a.listen_addrs)
+    started = time.perf_counter()
+    assert not await b.connect(a.peer_id)
+    elapsed = time.perf_counter() - started
+    print(f"wrong PSK refused after {elapsed:.2f} s")
+    assert elapsed < 2.5  # unbounded, py-libp2p 0.8.1 takes ~40 s
+    assert a.peer_id not in b.connected_peers()
+    assert b.peer_id not in a.connected_peers()
