@@ -1,0 +1,110 @@
+"""Chained HotStuff as a pure state machine: the consensus of p2pcity.
+
+Owns the consensus state machine and nothing else:
+
+- ``core``: ``Core``, the one writer of round state (happy path: proposal ->
+  vote -> QC -> commit); ``view_change``: its unhappy path (timers,
+  timeouts, TCs, view synchronisation);
+- ``safety``: the vote rule and the three-chain commit rule, a few lines each;
+- ``block_tree`` (blocks above the last committed one), ``sync`` (blocks
+  waiting for a missing parent, fetches), ``aggregator`` (votes -> QC,
+  timeouts -> TC), ``pacemaker`` (view, leaders, back-off), ``verifier``
+  (every signature and certificate), ``evidence`` (equivocation proofs),
+  ``validators``; ``events``/``actions``, the whole interface.
+
+Messages, the safety state and evidence are data in ``p2pcity.types.consensus``.
+
+Imports only ``p2pcity.types``, ``p2pcity.codec`` and ``p2pcity.crypto``;
+never trio, libp2p, rocksdict, sockets, clocks or randomness. That is what
+lets a deterministic simulator (tests/sim) replay thousands of schedules, and
+the node run the very same code.
+
+The seam, in one picture::
+
+    driver (node or simulator)                    Core (this package)
+    ------------------------------------------    ----------------------------------
+    network message / timer / reply   --event-->  Core.handle(event)
+    execute actions, IN ORDER         <--list---  [PersistSafety, Broadcast, Send,
+                                                   Commit, SetTimer, FetchBlock,
+                                                   BuildProposal, ReportEvidence]
+
+- Events (``events``): ``Start``, ``ProposalReceived``, ``VoteReceived``,
+  ``TimeoutReceived``, ``TimeoutCertReceived``, ``TimerFired``,
+  ``BlockFetched``, ``ProposalBuilt``.
+- Actions (``actions``): the driver executes them in order; ``PersistSafety``
+  comes before any vote, timeout or proposal that depends on it and before
+  ``Commit``, so the driver must make it durable before going on.
+- The application (``app.App``) is never called for I/O: to lead a view the
+  core emits ``BuildProposal(view, parent_id, justify, height)``; the
+  application assembles transactions, executes them speculatively, fills in
+  ``tx_root``/``state_root``/``timestamp_ms`` and answers ``ProposalBuilt(header,
+  txs)``; the core checks the header is the one it asked for and signs it (the
+  key never leaves the core). Before voting, the core calls the deterministic
+  ``App.verify_block(block, parent)``.
+- Restart: construct ``Core(safety=<last PersistSafety>, root=<last committed
+  block>)`` and send ``Start``. The core resumes in a view no lower than any
+  it voted or timed out in, so it never signs a conflicting vote, and fetches
+  what it lacks from peers.
+- Serving peers: the driver answers block requests from ``Core.block(id)``
+  (uncommitted blocks) or from its block store (committed ones).
+
+Not here (yet): changing the validator set at a committed height (the set is
+fixed at construction), and state sync for a node that is thousands of
+blocks behind (it catches up by fetching parents one by one).
+"""
+
+from p2pcity.consensus.actions import (
+    Action,
+    Broadcast,
+    BuildProposal,
+    Commit,
+    FetchBlock,
+    PersistSafety,
+    ReportEvidence,
+    Send,
+    SetTimer,
+)
+from p2pcity.consensus.app import App, SignatureCheck
+from p2pcity.consensus.core import Config, Core
+from p2pcity.consensus.events import (
+    BlockFetched,
+    Event,
+    ProposalBuilt,
+    ProposalReceived,
+    Start,
+    TimeoutCertReceived,
+    TimeoutReceived,
+    TimerFired,
+    VoteReceived,
+    event_from_bytes,
+    message_event,
+)
+from p2pcity.consensus.validators import ValidatorSet
+
+__all__ = [
+    "Action",
+    "App",
+    "BlockFetched",
+    "Broadcast",
+    "BuildProposal",
+    "Commit",
+    "Config",
+    "Core",
+    "Event",
+    "FetchBlock",
+    "PersistSafety",
+    "ProposalBuilt",
+    "ProposalReceived",
+    "ReportEvidence",
+    "Send",
+    "SetTimer",
+    "SignatureCheck",
+    "Start",
+    "TimeoutCertReceived",
+    "TimeoutReceived",
+    "TimerFired",
+    "ValidatorSet",
+    "VoteReceived",
+    "event_from_bytes",
+    "message_event",
+]

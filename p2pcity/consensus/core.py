@@ -1,0 +1,371 @@
+"""The consensus core: the one writer of round state, turning events into actions.
+
+``Core.handle(event) -> list[Action]`` is the whole interface. It never
+blocks, reads a clock, draws randomness or touches I/O; everything it needs
+arrives in an event and everything it wants done leaves as an action, which
+the driver executes in order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from p2pcity.consensus.actions import (
+    Action,
+    Broadcast,
+    BuildProposal,
+    Commit,
+    PersistSafety,
+    ReportEvidence,
+    Send,
+)
+from p2pcity.consensus.aggregator import VoteAggregator
+from p2pcity.consensus.app import App, SignatureCheck
+from p2pcity.consensus.block_tree import BlockTree
+from p2pcity.consensus.events import (
+    BlockFetched,
+    Event,
+    ProposalBuilt,
+    ProposalReceived,
+    Start,
+    TimeoutCertReceived,
+    TimeoutReceived,
+    TimerFired,
+    VoteReceived,
+)
+from p2pcity.consensus.evidence import EvidencePool
+from p2pcity.consensus.pacemaker import Pacemaker
+from p2pcity.consensus.safety import safe_to_vote, three_chain
+from p2pcity.consensus.sync import Synchronizer
+from p2pcity.consensus.validators import ValidatorSet
+from p2pcity.consensus.verifier import Verifier
+from p2pcity.consensus.view_change import ViewChange
+from p2pcity.crypto.keys import SigningKey, verify
+from p2pcity.types.block import GENESIS_VIEW, Block, QuorumCert
+from p2pcity.types.consensus import (
+    Evidence,
+    Proposal,
+    SafetyState,
+    Vote,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    base_timeout_ms: int = 1000
+    max_backoff_exponent: int = 6  # the longest view lasts base * 64
+    max_pending_blocks: int = 1024  # blocks waiting for a missing ancestor
+    max_fetches: int = 256  # block ids being fetched at once
+    evidence_window: int = 256  # views of proposals and votes remembered to spot equivocation
+
+
+class Core(ViewChange):
+    """Chained HotStuff for one validator.
+
+    ``safety`` and ``root`` are what a restarted node read from its store: the
+    last persisted :class:`SafetyState` and the last committed block (default:
+    a fresh start from genesis). Send :class:`Start` before anything else.
+
+    ``vote_rule`` and ``commit_rule`` are the two safety rules (``safety``),
+    class attributes so that a test can plug in a deliberately broken one and
+    watch the simulator catch it.
+    """
+
+    vote_rule = staticmethod(safe_to_vote)
+    commit_rule = staticmethod(three_chain)
+
+    def __init__(
+        self,
+        *,
+        key: SigningKey,
+        genesis: Block,
+        validators: Iterable[bytes],
+        app: App,
+        config: Config | None = None,
+        safety: SafetyState | None = None,
+        root: Block | None = None,
+        check: SignatureCheck = verify,
+    ) -> None:
+        self.key = key
+        self.me = key.public_key
+        self.chain_id = genesis.header.chain_id
+        self.validators = ValidatorSet(validators)
+        self.app = app
+        self.config = config or Config()
+        self.genesis_qc = QuorumCert(GENESIS_VIEW, genesis.id, 0, ())
+        self.verifier = Verifier(self.chain_id, self.validators, genesis.id, check)
+        self.safety = safety or SafetyState.initial(self.genesis_qc)
+        self._persisted = self.safety  # what the driver has on disk
+        self.tree = BlockTree(root or genesis)
+        start = max(1, self.safety.high_qc.view + 1, self.safety.last_voted_view)
+        start = max(start, self.safety.last_timeout_view)
+        self.pacemaker = Pacemaker(
+            self.validators, start, self.config.base_timeout_ms, self.config.max_backoff_exponent
+        )
+        self.votes = VoteAggregator(self.validators)
+        self.evidence_pool = EvidencePool(self.config.evidence_window)
+        self.evidence_pool.advance(start)
+        self.dropped: Counter[str] = Counter()  # why messages were ignored or rejected
+        self.sync = Synchronizer(self.config.max_pending_blocks, self.config.max_fetches)
+        self._out: list[Action] = []
+        self._building: BuildProposal | None = None  # the proposal we asked the app for
+        self._my_vote: Vote | None = None
+
+    # --- queries -------------------------------------------------------------
+
+    @property
+    def committed(self) -> Block:
+        return self.tree.root
+
+    @property
+    def evidence(self) -> tuple[Evidence, ...]:
+        return self.evidence_pool.found
+
+    def block(self, block_id: bytes) -> Block | None:
+        """An uncommitted (or the last committed) block, for serving peers' fetches."""
+        return self.tree.get(block_id)
+
+    # --- the one entry point -------------------------------------------------
+
+    def handle(self, event: Event) -> list[Action]:
+        match event:
+            case ProposalReceived(proposal, sender):
+                self._on_proposal(proposal, sender)
+            case VoteReceived(vote):
+                self._on_vote(vote)
+            case TimeoutReceived(timeout):
+                self._on_timeout(timeout)
+            case TimeoutCertReceived(tc):
+                self._on_tc(tc)
+            case TimerFired(view):
+                self._on_timer(view)
+            case BlockFetched(block):
+                self._on_fetched(block)
+            case ProposalBuilt():
+                self._on_built(event)
+            case Start():
+                self._on_start()
+        # Whatever changed (a higher QC, say) is on disk by the end of the list.
+        self._persist()
+        out, self._out = self._out, []
+        return out
+
+    # --- events --------------------------------------------------------------
+
+    def _on_start(self) -> None:
+        self._set_timer()
+        self._propose_if_leader()
+
+    def _on_proposal(self, proposal: Proposal, sender: bytes | None) -> None:
+        block = proposal.block
+        if block.id in self.tree or self.sync.is_waiting(block.id):
+            self.dropped["duplicate block"] += 1
+            return
+        if not self._valid_block(block):
+            return
+        # Rule: a TC in a proposal must be valid (it is what lets us enter the block's view).
+        if proposal.tc is not None and not self.verifier.tc(proposal.tc):
+            self.dropped["invalid tc"] += 1
+            return
+        self._process_qc(block.justify)
+        if proposal.tc is not None:
+            self._process_tc(proposal.tc)
+        self._accept(block, True, sender or block.header.proposer)
+
+    def _on_fetched(self, block: Block) -> None:
+        # Rule: only blocks we asked for (by id, so their content is what a QC certified).
+        if not self.sync.is_wanted(block.id):
+            self.dropped["unsolicited block"] += 1
+            return
+        if block.id in self.tree or self.sync.is_waiting(block.id):
+            return
+        if not self._valid_block(block):
+            return
+        self._process_qc(block.justify)
+        self._accept(block, False, self.sync.hint(block.id))
+
+    def _on_vote(self, vote: Vote) -> None:
+        # Rule: a vote older than the previous view cannot help a QC we still need.
+        if vote.view + 1 < self.view:
+            self.dropped["stale vote"] += 1
+            return
+        if not self.votes.wants(vote):
+            self.dropped["duplicate vote"] += 1
+            return
+        if not self.verifier.vote(vote):
+            self.dropped["invalid vote"] += 1
+            return
+        self._report(self.evidence_pool.observe_vote(vote))
+        self._add_vote(vote)
+
+    def _on_built(self, built: ProposalBuilt) -> None:
+        header, request = built.header, self._building
+        # Rule: only the proposal we asked for, while we are still in its view.
+        if request is None or header.view != request.view or request.view != self.view:
+            self.dropped["stale proposal"] += 1
+            return
+        self._building = None
+        expected = (self.chain_id, request.height, request.parent_id, request.justify, self.me)
+        if (header.chain_id, header.height, header.parent_id, header.justify, header.proposer) != (
+            expected
+        ):
+            self.dropped["proposal not as requested"] += 1
+            return
+        parent = self.tree.get(header.parent_id)
+        # Rule: one proposal per view, and none in a view we timed out in (survives restarts).
+        if parent is None or not self._may_sign_in(header.view):
+            self.dropped["stale proposal"] += 1
+            return
+        block = Block.create(self.key, header, built.txs)
+        if not block.body_matches_header():
+            self.dropped["proposal not as requested"] += 1
+            return
+        tc = self.pacemaker.last_tc
+        if tc is None or tc.view + 1 != block.view or block.justify.view + 1 == block.view:
+            tc = None  # a TC is only needed when the justify QC is not from the previous view
+        # Proposing counts as voting in this view.
+        self.safety = replace(self.safety, last_voted_view=block.view)
+        self._report(self.evidence_pool.observe_block(block))
+        self.tree.add(block)
+        self._chain_rules(block.justify)
+        self._persist()  # durable before the block leaves
+        self._out.append(Broadcast(Proposal(block, tc)))
+        self._cast_vote(block)
+
+    def _propose_if_leader(self) -> None:
+        view = self.view
+        if self.validators.leader(view) != self.me or not self._may_sign_in(view):
+            return
+        if self._building is not None and self._building.view >= view:
+            return  # already asked the application for this view's block
+        high_qc = self.safety.high_qc
+        parent = self.tree.get(high_qc.block_id)
+        if parent is None:
+            if high_qc.view > self.tree.root.view:
+                # Propose once it arrives (_insert calls us again).
+                self._out.extend(self.sync.fetch(high_qc.block_id, None, high_qc.view))
+            return
+        if high_qc.height != parent.height:  # unsigned, so relayed QCs may lie about it
+            high_qc = replace(high_qc, height=parent.height)
+        self._building = BuildProposal(view, parent.id, high_qc, parent.height + 1)
+        self._out.append(self._building)
+
+    # --- blocks --------------------------------------------------------------
+
+    def _valid_block(self, block: Block) -> bool:
+        """The checks of a proposed or fetched block; counts and drops the invalid."""
+        reason = self.verifier.block(block)
+        if reason is not None:
+            return self._drop(reason)
+        self._report(self.evidence_pool.observe_block(block))
+        # Rule: its justify QC is valid.
+        if not self.verifier.qc(block.justify):
+            return self._drop("invalid qc")
+        return True
+
+    def _accept(self, block: Block, is_proposal: bool, hint: bytes | None) -> None:
+        root = self.tree.root
+        # Rule: a block at or below the committed height, or built on a QC older than the
+        # committed block, cannot extend the committed chain.
+        if block.height <= root.height or block.justify.view < root.view:
+            self.sync.discard(block.id)
+            self.dropped["stale block"] += 1
+            return
+        parent = self.tree.get(block.parent_id)
+        if parent is not None:
+            self._insert(block, parent, is_proposal)
+        elif self.sync.park(block, is_proposal):
+            self._out.extend(self.sync.fetch(block.parent_id, hint, block.justify.view))
+        else:
+            self.dropped["too many pending blocks"] += 1
+
+    def _insert(self, block: Block, parent: Block, is_proposal: bool) -> None:
+        """Insert a block and then every pending descendant it unblocks."""
+        stack = [(block, parent, is_proposal)]
+        while stack:
+            block, parent, is_proposal = stack.pop()
+            waiting = self.sync.arrived(block.id)
+            reason = BlockTree.check_child(block, parent)
+            if reason is not None or parent.id not in self.tree:
+                self.dropped[reason or "stale block"] += 1
+                continue
+            self.tree.add(block)
+            self._chain_rules(block.justify)
+            if self.safety.high_qc.block_id == block.id:
+                self._chain_rules(self.safety.high_qc)
+            if is_proposal:
+                self._vote_if_safe(block, parent)
+            stack.extend((child, block, child_is_proposal) for child, child_is_proposal in waiting)
+        self._propose_if_leader()  # we may have been waiting for the parent of our proposal
+
+    # --- voting and certificates ---------------------------------------------
+
+    def _may_sign_in(self, view: int) -> bool:
+        return view > self.safety.last_voted_view and view > self.safety.last_timeout_view
+
+    def _vote_if_safe(self, block: Block, parent: Block) -> None:
+        # Rule: vote only in our current view (a far-future block cannot drag us along).
+        if block.view != self.view:
+            return
+        if not self.vote_rule(self.safety, block, self.tree):
+            return
+        # Rule: the application accepts the payload (re-executed against the parent).
+        if not self.app.verify_block(block, parent):
+            self.dropped["payload rejected"] += 1
+            return
+        self.safety = replace(self.safety, last_voted_view=block.view)
+        self._cast_vote(block)
+
+    def _cast_vote(self, block: Block) -> None:
+        # The vote view and the lock this vote relies on are durable before the vote leaves.
+        self._persist()
+        vote = Vote.create(self.key, self.chain_id, block)
+        self._my_vote = vote
+        next_leader = self.validators.leader(block.view + 1)
+        if next_leader == self.me:
+            self._report(self.evidence_pool.observe_vote(vote))
+            self._add_vote(vote)
+        else:
+            self._out.append(Send(next_leader, vote))
+
+    def _add_vote(self, vote: Vote) -> None:
+        qc = self.votes.add(vote)
+        if qc is not None:
+            self._process_qc(qc)
+
+    def _process_qc(self, qc: QuorumCert) -> None:
+        """A verified QC: maybe a new high QC, a new lock, a commit, and a later view."""
+        block = self.tree.get(qc.block_id)
+        if block is not None and block.height != qc.height:
+            # The height is not covered by the votes' signatures: trust the block's.
+            qc = replace(qc, height=block.height)
+        if qc.view > self.safety.high_qc.view:
+            self.safety = replace(self.safety, high_qc=qc)
+        self._chain_rules(qc)
+        self._advance(qc.view + 1)
+
+    def _chain_rules(self, qc: QuorumCert) -> None:
+        lock, commit = self.commit_rule(self.tree, qc)
+        if lock is not None and lock.view > self.safety.locked_qc.view:
+            self.safety = replace(self.safety, locked_qc=lock)
+        if commit is not None:
+            self._persist()  # the lock that goes with this commit is durable first
+            self._out.append(Commit(tuple(self.tree.commit(commit))))
+            self.sync.forget_older_than(self.tree.root.view)
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _persist(self) -> None:
+        if self.safety is not self._persisted:
+            self._out.append(PersistSafety(self.safety))
+            self._persisted = self.safety
+
+    def _report(self, evidence: Evidence | None) -> None:
+        if evidence is not None:
+            self._out.append(ReportEvidence(evidence))
+
+    def _drop(self, reason: str) -> bool:
+        self.dropped[reason] += 1
+        return False

@@ -1,0 +1,1 @@
+"""The deterministic simulator of the consensus core (see simulator.py) and its scenarios."""
