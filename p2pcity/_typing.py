@@ -1,4 +1,4 @@
-"""Typing shims."""
+"""Typing shims shared by the trio code (no imports of ours: any layer may use it)."""
 
 from typing import TYPE_CHECKING
 

@@ -10,7 +10,8 @@ rendezvous, a reconnect loop).
 
 Moves ``bytes`` only: the node encodes and decodes its own messages, and this
 package knows nothing of blocks, transactions or votes. It must not import
-anything else of p2pcity, and nothing outside it may import libp2p: peers are
+anything else of p2pcity (but the typing shim ``p2pcity._typing``), and
+nothing outside it may import libp2p: peers are
 base58 peer-id strings, errors are :class:`NetError` subclasses.
 
 Every py-libp2p quirk we work around is marked ``# py-libp2p 0.8.1:`` where

@@ -139,6 +139,11 @@ class NetConfig:
         check_name(name)
         return f"/p2pcity/{self.chain_id}/{name}"
 
+    @property
+    def rendezvous_namespace(self) -> str:
+        """``p2pcity/<chain>``: where nodes register at, and discover from, the bootstrap peers."""
+        return f"p2pcity/{self.chain_id}"
+
 
 def check_name(name: str) -> None:
     """A protocol or topic name: lowercase letters, digits, '-' and '_'."""

@@ -18,7 +18,7 @@ from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
 from libp2p.peer.id import ID
 from libp2p.tools.anyio_service import background_trio_service
 
-from p2pcity.net._typing import TaskStatus
+from p2pcity._typing import TaskStatus
 from p2pcity.net.config import NetConfig
 from p2pcity.net.gate import AllowList
 from p2pcity.net.peers import AddressBook, Reconnector

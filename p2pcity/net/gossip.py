@@ -37,7 +37,7 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import PeerScorer, ScoreParams, TopicScoreParams
 
-from p2pcity.net._typing import TaskStatus
+from p2pcity._typing import TaskStatus
 from p2pcity.net.config import NetConfig
 from p2pcity.net.errors import ConfigError
 from p2pcity.net.gate import AllowList

@@ -19,7 +19,7 @@ _NOISY_PREFIXES = (
     "failed to upgrade security",  # our allow-list refusing, or a wrong PSK
     "fail to upgrade mux",
     "[ADDCONN_FAIL]",
-    "Failed to open stream to peer",  # we raise PeerUnreachableError/ProtocolError instead
+    "Failed to open stream to",  # direct streams: we raise our own errors; DHT: a peer that is down
     "Error getting transport addresses",  # logged on the *root* logger by swarm_connection
     "AUTO_CONNECTOR_STATE",
     "Lifecycle reconcile pruned",
@@ -51,6 +51,7 @@ _NOISY_LOGGERS = (
     "libp2p",
     "libp2p.discovery.rendezvous.service",
     "libp2p.kad_dht.kad_dht",
+    "libp2p.kad_dht.peer_routing",
     "libp2p.records.validator",
     "libp2p.protocol_muxer.multiselect_client",
     "libp2p.transport.tcp.tcp",

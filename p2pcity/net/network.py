@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import trio
 from libp2p.exceptions import BaseLibp2pError
@@ -12,7 +13,7 @@ from libp2p.peer.id import ID
 from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
-from p2pcity.net._typing import TaskStatus
+from p2pcity._typing import TaskStatus
 from p2pcity.net.config import NetConfig, check_peer_id, parse_multiaddr, split_p2p_addr
 from p2pcity.net.dht import DhtResolver
 from p2pcity.net.direct_client import DirectClient, ResponseFrames
@@ -24,7 +25,7 @@ from p2pcity.net.host import build_host, check_ports_free
 from p2pcity.net.identity import load_or_create_key
 from p2pcity.net.logs import configure_libp2p_logging
 from p2pcity.net.peers import AddressBook, ConnectionEvents, Reconnector
-from p2pcity.net.rendezvous import RendezvousDiscovery, RendezvousService
+from p2pcity.net.rendezvous import RendezvousDiscovery, RendezvousServer
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,7 @@ class Network:
             if config.dht
             else None
         )
-        if config.rendezvous_server:
-            RendezvousService(self._host)
+        self._rendezvous_server = RendezvousServer(self._host) if config.rendezvous_server else None
         self._nursery: trio.Nursery | None = None
 
     # -- lifecycle -------------------------------------------------------
@@ -132,10 +132,22 @@ class Network:
         # host keeps accepting and handshaking after we "stopped". Close it
         # explicitly, shielded, before the context managers unwind.
         with trio.CancelScope(shield=True), trio.move_on_after(5) as scope:
+            # py-libp2p 0.8.1: on cancellation the swarm's own service task
+            # calls SwarmConn.close() unshielded; it marks the connection
+            # closed, is cancelled before closing the muxer, and every later
+            # close() returns early - so a connection we dialled keeps its
+            # socket open and the remote never sees us go. Close the muxers
+            # ourselves.
+            swarm: Any = self._host.get_network()
+            muxers = [conn.muxed_conn for conns in list(swarm.connections.values()) for conn in conns]
             try:
                 await self._host.close()
             except Exception:
                 log.warning("error while closing the libp2p host", exc_info=True)
+            async with trio.open_nursery() as nursery:
+                for muxer in muxers:
+                    if not muxer.is_closed:
+                        nursery.start_soon(_close_quietly, muxer)
         if scope.cancelled_caught:
             log.warning("closing the libp2p host took more than 5 s; abandoned")
         log.info("network %s stopped", self.peer_id)
@@ -166,6 +178,8 @@ class Network:
         peers = frozenset(check_peer_id(peer) for peer in peers)
         lost = self._allow.replace(peers)
         self._gossip.blacklist(lost, self._allow.peers)
+        if self._rendezvous_server is not None:
+            self._rendezvous_server.forget(lost)
         for peer in lost & self.connected_peers():
             log.info("disconnecting %s: removed from the allow-list", peer)
             if self._nursery is not None:
@@ -209,13 +223,23 @@ class Network:
             raise NetError(f"publish on {topic} failed: {exc!r}") from exc
 
     def stats(self) -> dict[str, int]:
-        """Counters for metrics: peers, refused streams, gossip verdicts and drops."""
-        return {
+        """Counters for metrics: peers, refused streams, gossip verdicts and drops.
+
+        A rendezvous server adds ``rendezvous_registrations`` (live, all namespaces).
+        """
+        stats = {
             "connected_peers": len(self.connected_peers()),
             "allowed_peers": len(self.allowed_peers()),
             "refused_streams": self._server.refused_streams,
             **self._gossip.stats(),
         }
+        if self._rendezvous_server is not None:
+            stats["rendezvous_registrations"] = sum(self._rendezvous_server.registrations().values())
+        return stats
+
+    def rendezvous_registrations(self) -> dict[str, int]:
+        """Live registrations per namespace at our rendezvous server (empty if we serve none)."""
+        return self._rendezvous_server.registrations() if self._rendezvous_server is not None else {}
 
     def gossip_score(self, peer: str) -> float:
         """The peer's gossip score (negative after rejected messages)."""
@@ -262,3 +286,10 @@ class Network:
     def _require_running(self) -> None:
         if self._nursery is None:
             raise NotRunningError("start Network.run first")
+
+
+async def _close_quietly(muxer: Any) -> None:
+    try:
+        await muxer.close()
+    except Exception as exc:  # the connection may be half gone already
+        log.debug("closing a connection: %r", exc)

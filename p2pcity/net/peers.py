@@ -18,7 +18,7 @@ from libp2p.exceptions import BaseLibp2pError
 from libp2p.peer.id import ID
 from multiaddr import Multiaddr
 
-from p2pcity.net._typing import TaskStatus
+from p2pcity._typing import TaskStatus
 from p2pcity.net.config import NetConfig
 from p2pcity.net.gate import AllowList
 from p2pcity.net.host import dial

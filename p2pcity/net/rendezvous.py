@@ -10,6 +10,7 @@ the allowed ones). Rounds run at 1, 2, 4 ... s up to ``rendezvous_interval``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import trio
 from libp2p.abc import IHost
@@ -17,11 +18,11 @@ from libp2p.discovery.rendezvous import RendezvousClient, RendezvousError, Rende
 from libp2p.exceptions import BaseLibp2pError
 from libp2p.peer.id import ID
 
-from p2pcity.net._typing import TaskStatus
+from p2pcity._typing import TaskStatus
 from p2pcity.net.config import NetConfig
 from p2pcity.net.peers import AddressBook, Reconnector
 
-__all__ = ["RendezvousDiscovery", "RendezvousService"]
+__all__ = ["RendezvousDiscovery", "RendezvousServer"]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class RendezvousDiscovery:
         self._book = book
         self._reconnector = reconnector
         self._self = host.get_id()
-        self.namespace = f"p2pcity/{config.chain_id}"
+        self.namespace = config.rendezvous_namespace
         # libp2p's RendezvousClient is used bare (no refresh task): we
         # re-register ourselves at half the TTL.
         self._clients = {point: RendezvousClient(host, ID.from_base58(point)) for point in points}
@@ -82,3 +83,27 @@ class RendezvousDiscovery:
         if learnt:
             log.info("rendezvous at %s: learnt addresses of %d peers", point, learnt)
             self._reconnector.wake()
+
+
+class RendezvousServer:
+    """The rendezvous point a bootstrap node serves: libp2p's service, plus counts and pruning.
+
+    Only admitted peers can reach it (the gate runs before any stream); a peer
+    that loses admission has its registrations dropped at once instead of
+    being handed out until its TTL runs out.
+    """
+
+    def __init__(self, host: IHost) -> None:
+        self._service = RendezvousService(host)
+
+    def registrations(self) -> dict[str, int]:
+        """Live registrations per namespace."""
+        # py-libp2p 0.8.1: get_namespace_stats() drops expired records first.
+        return {ns: count for ns, count in self._service.get_namespace_stats().items() if count}
+
+    def forget(self, peers: Iterable[str]) -> None:
+        """Drop every registration of ``peers``."""
+        gone = set(peers)
+        for records in self._service.registrations.values():
+            for peer_id in [p for p in records if p.to_base58() in gone]:
+                del records[peer_id]

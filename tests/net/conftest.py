@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import trio
 
+from p2pcity._typing import TaskStatus
 from p2pcity.net import NetConfig, Network, Verdict, create_key_file
 
 PSK = "5a" * 32
@@ -65,7 +66,7 @@ async def start_stoppable(nursery: trio.Nursery, config: NetConfig) -> tuple[Net
     net = Network(config)
     scope = trio.CancelScope()
 
-    async def run(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with scope:
             await net.run(task_status=task_status)
 

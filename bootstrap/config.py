@@ -1,0 +1,204 @@
+"""A bootstrap node's home directory and its ``config.toml``.
+
+Layout (the same names as a district node's home, see :mod:`p2pcity.config`)::
+
+    HOME/config.toml      settings below (operator-editable; holds the PSK)
+    HOME/genesis.json     the chain's genesis: chain id and the districts admitted
+    HOME/keys/p2p.key     the libp2p identity (0600): the peer id in the published address
+
+``config.toml``::
+
+    [p2p]
+    listen = "/ip4/0.0.0.0/tcp/7000"
+    announce = ["/dns4/boot1.example.city/tcp/7000"]   # what districts dial
+    psk = "<64 hex>"                                   # the chain's private-network key, if any
+
+    [admission]
+    extra_peers = ["12D3KooW..."]            # admitted besides the genesis districts
+    follow = "http://10.0.0.5:8700"          # poll this node's GET /validators ("" = off)
+    follow_interval = 30                     # seconds
+
+    [log]
+    level = "info"
+    status_interval = 60                     # seconds between status lines
+
+Every key is optional. Only types and simple ranges are checked here (no
+libp2p import, so errors come fast); multiaddrs and peer ids are checked by
+the network layer's ``NetConfig`` when the node is built.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/7000"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_PSK = re.compile(r"[0-9a-fA-F]{64}")
+
+
+class ConfigError(ValueError):
+    """A missing, corrupt or invalid bootstrap home."""
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    home: Path
+    listen: str = DEFAULT_LISTEN
+    announce: tuple[str, ...] = ()
+    psk: str = ""
+    extra_peers: tuple[str, ...] = ()
+    follow: str = ""
+    follow_interval: float = 30.0
+    log_level: str = "info"
+    status_interval: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.psk and not _PSK.fullmatch(self.psk):
+            raise ConfigError("p2p.psk must be 64 hex characters (32 bytes), e.g. `openssl rand -hex 32`")
+        if self.follow and not self.follow.startswith(("http://", "https://")):
+            raise ConfigError(f"admission.follow must be an http:// or https:// URL, got {self.follow!r}")
+        if self.follow_interval < 1:
+            raise ConfigError("admission.follow_interval must be at least 1 second")
+        if self.status_interval <= 0:
+            raise ConfigError("log.status_interval must be positive")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"log.level must be one of {', '.join(LOG_LEVELS)}")
+
+    # --- paths -------------------------------------------------------------
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config.toml"
+
+    @property
+    def genesis_file(self) -> Path:
+        return self.home / "genesis.json"
+
+    @property
+    def key_file(self) -> Path:
+        return self.home / "keys" / "p2p.key"
+
+    def require_files(self) -> None:
+        """The key and the genesis must be there before start (checked without libp2p)."""
+        if not self.key_file.exists():
+            raise ConfigError(
+                f"{self.key_file} is missing: run 'python -m bootstrap init' or restore the key "
+                "(a new key would change the published peer id)"
+            )
+        if not self.genesis_file.exists():
+            raise ConfigError(f"{self.genesis_file} is missing: copy the chain's genesis.json there")
+
+    # --- TOML --------------------------------------------------------------
+    def to_toml(self) -> str:
+        return "\n".join(
+            [
+                "# p2pcity bootstrap node configuration. Edit, then restart the node.",
+                "[p2p]",
+                f"listen = {_toml(self.listen)}",
+                "# The addresses districts dial (publish them with /p2p/<peer id>).",
+                f"announce = {_toml(list(self.announce))}",
+                "# The chain's private-network key (64 hex); empty: no PSK.",
+                f"psk = {_toml(self.psk)}",
+                "",
+                "[admission]",
+                "# Peer ids admitted besides the genesis districts (e.g. operators' tools).",
+                f"extra_peers = {_toml(list(self.extra_peers))}",
+                "# A trusted node's API to poll for the live district set; empty: genesis only.",
+                f"follow = {_toml(self.follow)}",
+                f"follow_interval = {_toml(self.follow_interval)}",
+                "",
+                "[log]",
+                f"level = {_toml(self.log_level)}",
+                f"status_interval = {_toml(self.status_interval)}",
+                "",
+            ]
+        )
+
+    def save(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(self.to_toml())
+
+    @classmethod
+    def load(cls, home: Path) -> BootstrapConfig:
+        home = Path(home).resolve()
+        path = home / "config.toml"
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError as exc:
+            hint = "create one with 'python -m bootstrap init'"
+            raise ConfigError(f"{path} not found: is {home} a bootstrap home? ({hint})") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        try:
+            return cls.from_dict(raw, home)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], home: Path) -> BootstrapConfig:
+        p2p = _table(raw, "p2p", {"listen", "announce", "psk"})
+        admission = _table(raw, "admission", {"extra_peers", "follow", "follow_interval"})
+        log = _table(raw, "log", {"level", "status_interval"})
+        unknown = set(raw) - {"p2p", "admission", "log"}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(
+            home=home,
+            listen=_str(p2p, "listen", DEFAULT_LISTEN, "p2p"),
+            announce=_strings(p2p, "announce", "p2p"),
+            psk=_str(p2p, "psk", "", "p2p"),
+            extra_peers=_strings(admission, "extra_peers", "admission"),
+            follow=_str(admission, "follow", "", "admission"),
+            follow_interval=_seconds(admission, "follow_interval", 30.0, "admission"),
+            log_level=_str(log, "level", "info", "log"),
+            status_interval=_seconds(log, "status_interval", 60.0, "log"),
+        )
+
+
+def _table(raw: dict[str, Any], name: str, keys: set[str]) -> dict[str, Any]:
+    table = raw.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    unknown = set(table) - keys
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [{name}]: {', '.join(sorted(unknown))}")
+    return table
+
+
+def _str(table: dict[str, Any], key: str, default: str, section: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{section}.{key} must be a string")
+    return value
+
+
+def _strings(table: dict[str, Any], key: str, section: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{section}.{key} must be a list of strings")
+    return tuple(value)
+
+
+def _seconds(table: dict[str, Any], key: str, default: float, section: str) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{section}.{key} must be a number of seconds")
+    return float(value)
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")

@@ -1,0 +1,1 @@
+"""Tests of the bootstrap node program (bootstrap/)."""
