@@ -1,0 +1,269 @@
+"""``p2pcity data``: share encrypted datasets that stay available but invisible.
+
+Every command that submits a transaction returns once it is committed (or
+says why not); ``--no-wait`` returns as soon as the node accepted it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from p2pcity.cli.errors import UserError
+from p2pcity.client import Client, ClientError
+from p2pcity.crypto.keys import Identity, IdentityError, PublicIdentity
+from p2pcity.sharing import EnvelopeError, SharingError
+from p2pcity.sharing import client as sharing
+
+NODE = click.option(
+    "--node",
+    "node_url",
+    default="http://127.0.0.1:8700",
+    show_default=True,
+    envvar="P2PCITY_NODE",
+    help="API URL of any node (env P2PCITY_NODE).",
+)
+KEY = click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Your identity file.",
+)
+NO_WAIT = click.option("--no-wait", is_flag=True, help="Return once submitted instead of once committed.")
+_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+_ERRORS = (ClientError, SharingError, EnvelopeError, IdentityError)
+
+
+def parse_expiry(text: str, now_ms: int) -> int:
+    """``7d``/``12h``/``30m`` from now, an ISO 8601 time (UTC if no zone), epoch ms, or ``never``."""
+    text = text.strip().lower()
+    if text in ("", "never", "0"):
+        return 0
+    if match := _DURATION.match(text):
+        return now_ms + int(match.group(1)) * _UNIT_MS[match.group(2)]
+    if text.isdigit():
+        value = int(text)
+        if value < 10**11:  # before 1973 in ms: surely seconds, or a typo
+            raise UserError(f"--expires {text}: give epoch milliseconds, a duration like 7d, or ISO 8601")
+        return value
+    try:
+        when = datetime.fromisoformat(text.upper() if "t" in text else text)
+    except ValueError:
+        raise UserError(f"--expires {text!r}: use 7d / 12h / 30m, ISO 8601, epoch ms or 'never'") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def _id(text: str, what: str = "dataset id") -> bytes:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise UserError(f"{what} must be 64 hex characters, got {text!r}")
+    return raw
+
+
+def _public(text: str) -> PublicIdentity:
+    try:
+        return PublicIdentity.parse(text)
+    except IdentityError as exc:
+        raise UserError(f"--to: {exc}") from exc
+
+
+def _identity(path: Path) -> Identity:
+    try:
+        return Identity.load(path)
+    except IdentityError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _outcome(tx: dict[str, Any]) -> str:
+    receipt = tx.get("receipt")
+    if tx.get("status") == "committed" and receipt:
+        return f"committed at height {receipt['height']}"
+    return f"submitted {tx['hash']} (not waiting for the commit)"
+
+
+@click.group("data")
+def data() -> None:
+    """Share encrypted datasets: put, grant, get, revoke, audit."""
+
+
+@data.command("put")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@KEY
+@NODE
+@click.option("--title", help="Public title (default: the file name).")
+@click.option("--schema", default="", help="Public description of the format, e.g. a media type.")
+@click.option("--tag", "tags", multiple=True, help="Public tag; repeatable.")
+@NO_WAIT
+def put(
+    file: Path,
+    key_file: Path,
+    node_url: str,
+    title: str | None,
+    schema: str,
+    tags: tuple[str, ...],
+    no_wait: bool,
+) -> None:
+    """Encrypt FILE and register it; prints the dataset id.
+
+    FILE is encrypted here; the node stores only the ciphertext, and the chain
+    only public metadata and the sealed data key.
+    """
+    identity = _identity(key_file)
+    with Client(node_url) as node:
+        try:
+            result = sharing.put_data(
+                node, identity, file, title or file.name, schema=schema, tags=tags, wait=not no_wait
+            )
+        except _ERRORS as exc:
+            raise UserError(str(exc)) from exc
+    click.echo(result.id.hex())
+    click.echo(_outcome(result.tx), err=True)
+
+
+@data.command("grant")
+@click.argument("dataset_id")
+@click.option("--to", "to", required=True, help="The grantee's public identity (p2pc1...).")
+@KEY
+@NODE
+@click.option("--expires", default="never", show_default=True, help="7d, 12h, ISO 8601, epoch ms or never.")
+@click.option("--purpose", default="", help="Why access is granted; recorded on chain.")
+@click.option("--max-uses", type=click.IntRange(min=0), default=0, show_default=True, help="0: unlimited.")
+@click.option("--threshold", type=click.IntRange(min=1), help="Proxies needed (default: f+1).")
+@NO_WAIT
+def grant(
+    dataset_id: str,
+    to: str,
+    key_file: Path,
+    node_url: str,
+    expires: str,
+    purpose: str,
+    max_uses: int,
+    threshold: int | None,
+    no_wait: bool,
+) -> None:
+    """Grant --to access to DATASET_ID; prints the grant id.
+
+    The re-encryption key is split among the current validators (any
+    --threshold of them serve a request); nobody else learns anything.
+    """
+    dataset, grantee = _id(dataset_id), _public(to)
+    expires_at = parse_expiry(expires, int(time.time() * 1000))
+    identity = _identity(key_file)
+    with Client(node_url) as node:
+        try:
+            result = sharing.grant(
+                node,
+                identity,
+                dataset,
+                grantee,
+                expires_at_ms=expires_at,
+                purpose=purpose,
+                max_uses=max_uses,
+                threshold=threshold,
+                wait=not no_wait,
+            )
+        except _ERRORS as exc:
+            raise UserError(str(exc)) from exc
+    click.echo(result.id.hex())
+    click.echo(_outcome(result.tx), err=True)
+
+
+@data.command("get")
+@click.argument("dataset_id")
+@KEY
+@NODE
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output file."
+)
+@click.option("--purpose", default="", help="Why you open it; recorded on chain in the audit log.")
+@click.option("--grant", "grant_id", help="Use this grant (default: your newest live one).")
+@click.option("--request", "request_tx", help="Reuse a committed access request (a retry spends no use).")
+def get(
+    dataset_id: str,
+    key_file: Path,
+    node_url: str,
+    out: Path,
+    purpose: str,
+    grant_id: str | None,
+    request_tx: str | None,
+) -> None:
+    """Open DATASET_ID (yours, or granted to you) into --out.
+
+    Records an access request on chain, collects re-encrypted key fragments
+    from the validators, then downloads, verifies and decrypts.
+    """
+    dataset = _id(dataset_id)
+    grant_raw = _id(grant_id, "--grant") if grant_id else None
+    request_raw = _id(request_tx, "--request") if request_tx else None
+    identity = _identity(key_file)
+    with Client(node_url) as node:
+        try:
+            opened = sharing.get_data(
+                node, identity, dataset, out, purpose=purpose, grant_id=grant_raw, request_tx=request_raw
+            )
+        except _ERRORS as exc:
+            raise UserError(str(exc)) from exc
+    for why in opened.rejected:
+        click.echo(f"warning: dropped an invalid capsule fragment: {why}", err=True)
+    click.echo(f"wrote {opened.size} bytes to {out}")
+
+
+@data.command("revoke")
+@click.argument("dataset_id")
+@click.option("--to", "to", required=True, help="The grantee whose grants to revoke (p2pc1...).")
+@KEY
+@NODE
+@NO_WAIT
+def revoke(dataset_id: str, to: str, key_file: Path, node_url: str, no_wait: bool) -> None:
+    """Revoke your live grants to --to on DATASET_ID.
+
+    Proxies refuse from the committed height on.
+    """
+    dataset, grantee = _id(dataset_id), _public(to)
+    identity = _identity(key_file)
+    with Client(node_url) as node:
+        try:
+            results = sharing.revoke(node, identity, dataset, grantee, wait=not no_wait)
+        except _ERRORS as exc:
+            raise UserError(str(exc)) from exc
+    for result in results:
+        click.echo(f"revoked grant {result.id.hex()}: {_outcome(result.tx)}")
+
+
+@data.command("audit")
+@click.argument("dataset_id")
+@NODE
+@click.option("--json", "as_json", is_flag=True)
+def audit(dataset_id: str, node_url: str, as_json: bool) -> None:
+    """Show DATASET_ID's grants and every access request, from the ledger."""
+    dataset = _id(dataset_id)
+    with Client(node_url) as node:
+        try:
+            report = sharing.audit(node, dataset)
+        except _ERRORS as exc:
+            raise UserError(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    d = report["dataset"]
+    click.echo(f"dataset {d['id']}  {d['title']!r}  owner {d['owner'][:16]}  height {d['height']}")
+    for g in report["grants"]:
+        state = f"revoked at {g['revoked_height']}" if g["revoked_height"] else "live"
+        uses = f"{g['uses']}/{g['max_uses'] or 'inf'}"
+        click.echo(f"grant  {g['id'][:16]}  to {g['grantee'][:16]}  {state}  uses {uses}  {g['purpose']!r}")
+    for a in report["accesses"]:
+        verdict = "granted" if a["granted"] else f"refused: {a['reason']}"
+        click.echo(f"access height {a['height']}  by {a['grantee'][:16]}  {verdict}  {a['purpose']!r}")

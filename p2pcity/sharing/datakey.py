@@ -1,0 +1,109 @@
+"""The owner's keys for a dataset, and the data key sealed on chain.
+
+Delegation key, one per dataset. The data key is encapsulated for a PRE key
+derived from the owner's identity and the dataset's ciphertext hash, not for
+her identity's PRE key itself::
+
+    factory    = SecretKeyFactory(tagged_hash(b"p2pcity/sharing/owner-keys/v1", identity.pre_secret))
+    delegating = factory.make_key(b"dataset/" || ciphertext_hash)
+    signer     = factory.make_key(b"kfrag-signer")          (signs every key fragment she makes)
+
+Why: an identity's PRE key is also where proxies receive their sealed key
+fragments (``encrypt_to``), and Umbral forbids a recipient key from also
+delegating (proxies of that delegation could re-encrypt the sealed blobs).
+Districts both validate and own data, so their identity key must never
+delegate. A per-dataset key also keeps one dataset's grants from touching
+another's. Everything is re-derivable from the identity file alone; the
+ciphertext hash is known before the dataset is registered and is on chain
+afterwards. The signer is separate from the delegating key as umbral-pre
+advises, and one per owner so an auditor can tie all her grants together.
+
+Capsule field. ``DatasetRegister.capsule`` holds the canonical encoding of
+:class:`DataCapsule`: the delegating public key (33 bytes) and the Umbral
+capsule in its simple form (98 bytes), 136 bytes in all. Proxies and the
+grantee need that public key to check key and capsule fragments, and the
+owner need not be a district whose key the chain knows, so it travels with
+the capsule. ``DatasetRegister.sealed_key`` is the Umbral DEM ciphertext of
+the 32-byte data key under that capsule (72 bytes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from p2pcity.codec import DecodeError, Len, decode, encode
+from p2pcity.crypto import umbral
+from p2pcity.crypto.hashing import tagged_hash
+from p2pcity.crypto.keys import Identity
+from p2pcity.types.tx import DatasetRegister, PreKey
+
+_FACTORY_TAG = b"p2pcity/sharing/owner-keys/v1"
+
+
+class SharingError(ValueError):
+    """Data sharing cannot proceed: bad keys, a malformed capsule, too few valid fragments..."""
+
+
+@dataclass(frozen=True, slots=True)
+class DataCapsule:
+    delegating_key: PreKey
+    capsule: Annotated[bytes, Len(umbral.CAPSULE_SIMPLE_SIZE)]
+
+
+def _factory(identity: Identity) -> umbral.SecretKeyFactory:
+    return umbral.SecretKeyFactory(tagged_hash(_FACTORY_TAG, identity.pre_secret))
+
+
+def delegating_key(identity: Identity, ciphertext_hash: bytes) -> umbral.SecretKey:
+    return _factory(identity).make_key(b"dataset/" + ciphertext_hash)
+
+
+def kfrag_signer(identity: Identity) -> umbral.Signer:
+    return umbral.Signer(_factory(identity).make_key(b"kfrag-signer"))
+
+
+def seal_data_key(
+    identity: Identity, data_key: bytes, ciphertext_hash: bytes, rng: umbral.RandomBytes | None = None
+) -> tuple[bytes, bytes]:
+    """``(capsule field, sealed key)`` for a ``DatasetRegister``."""
+    public = delegating_key(identity, ciphertext_hash).public_key()
+    capsule, sealed = umbral.encrypt(public, data_key, rng)
+    field = DataCapsule(public.to_bytes(), capsule.to_bytes_simple())
+    return encode(field), sealed
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCapsule:
+    """A dataset's capsule field, decoded and checked."""
+
+    capsule: umbral.Capsule
+    delegating_key: umbral.PublicKey
+
+
+def read_capsule(dataset: DatasetRegister) -> OpenCapsule:
+    try:
+        field = decode(DataCapsule, dataset.capsule, max_size=512)
+        return OpenCapsule(
+            umbral.Capsule.from_bytes_simple(field.capsule),
+            umbral.PublicKey.from_bytes(field.delegating_key),
+        )
+    except (DecodeError, umbral.UmbralError) as exc:
+        raise SharingError(f"the dataset's capsule is malformed: {exc}") from exc
+
+
+def owner_delegating_key(identity: Identity, dataset: DatasetRegister) -> umbral.SecretKey:
+    """The owner's delegating key for ``dataset``; fails if she did not register it with this identity."""
+    secret = delegating_key(identity, dataset.ciphertext_hash)
+    if secret.public_key() != read_capsule(dataset).delegating_key:
+        raise SharingError("this identity did not seal the dataset's key (not the owner's key file?)")
+    return secret
+
+
+def open_as_owner(identity: Identity, dataset: DatasetRegister) -> bytes:
+    """The owner reads her own data key back, no proxies involved."""
+    secret = owner_delegating_key(identity, dataset)
+    try:
+        return umbral.decrypt_original(secret, read_capsule(dataset).capsule, dataset.sealed_key)
+    except umbral.UmbralError as exc:
+        raise SharingError(f"cannot open the dataset's sealed key: {exc}") from exc

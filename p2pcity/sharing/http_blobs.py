@@ -1,0 +1,83 @@
+"""Moving blobs to and from a node over HTTP: resumable upload, verified streaming download.
+
+Both keep memory bounded: the upload streams the file in pieces, the download
+decrypts as the bytes arrive and writes plaintext to ``<out>.part``, renamed
+into place only once every record and the ciphertext hash have checked out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+
+from p2pcity.chain.entries import DatasetEntry
+from p2pcity.client import Client, ClientError
+from p2pcity.sharing.grantee import open_dataset
+
+UPLOAD_PIECE = 256 * 1024
+
+
+def _http(client: Client) -> httpx.Client:
+    # Blob transfers are long: generous read timeout, short connect timeout.
+    return httpx.Client(base_url=client.url, timeout=httpx.Timeout(300.0, connect=10.0))
+
+
+def _pieces(fh: BinaryIO) -> Iterator[bytes]:
+    while piece := fh.read(UPLOAD_PIECE):
+        yield piece
+
+
+def upload_blob(client: Client, path: Path, blob_hash: bytes, size: int, attempts: int = 5) -> str:
+    """Upload (or resume uploading) a blob; returns the peer id of the node now holding it."""
+    url = f"/blobs/{blob_hash.hex()}"
+    last = ""
+    with _http(client) as http:
+        for _ in range(attempts):
+            try:
+                head = http.head(url)
+                offset = 0 if head.status_code == 200 else int(head.headers.get("Upload-Offset", "0"))
+                with open(path, "rb") as fh:
+                    fh.seek(offset)
+                    # A stored blob takes no body: the node answers with its holder at once.
+                    content = b"" if head.status_code == 200 else _pieces(fh)
+                    reply = http.put(url, params={"offset": offset, "size": size}, content=content)
+            except httpx.TransportError as exc:
+                last = f"connection lost ({exc}); resuming"
+                continue
+            is_json = reply.headers.get("content-type", "").startswith("application/json")
+            body = reply.json() if is_json else {}
+            if "offset" in body:  # interrupted or out of step: resume from where the node is
+                last = str(body.get("error"))
+                continue
+            if reply.status_code >= 400:
+                raise ClientError(str(body.get("error") or f"HTTP {reply.status_code}"), reply.status_code)
+            return str(body["holder"])
+    raise ClientError(f"upload of blob {blob_hash.hex()[:16]} did not complete: {last}")
+
+
+def download(client: Client, dataset: DatasetEntry, key: bytes, out_path: Path) -> int:
+    """Stream the blob, decrypting and verifying as it comes; ``out_path`` appears only if all is well."""
+    url = f"/blobs/{dataset.dataset.ciphertext_hash.hex()}"
+    partial = out_path.with_name(out_path.name + ".part")
+    written = 0
+    try:
+        params = {"dataset": dataset.dataset_id.hex()}
+        with _http(client) as http, http.stream("GET", url, params=params) as reply:
+            if reply.status_code >= 400:
+                reply.read()
+                body = reply.json() if reply.content.startswith(b"{") else {}
+                raise ClientError(str(body.get("error") or f"HTTP {reply.status_code}"), reply.status_code)
+            with open(partial, "wb") as out:
+                for chunk in open_dataset(dataset, key, reply.iter_bytes()):
+                    out.write(chunk)
+                    written += len(chunk)
+        os.replace(partial, out_path)
+    except httpx.HTTPError as exc:
+        raise ClientError(f"download from {client.url} failed: {exc}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    return written
