@@ -122,6 +122,11 @@ class Client:
     def submit(self, tx: Transaction) -> str:
         return str(self.post("/txs", {"tx": tx.encoded.hex()})["hash"])
 
+    def submit_many(self, txs: list[Transaction]) -> dict[str, Any]:
+        """Submit up to 1,000 transactions in one request; per-transaction results."""
+        result: dict[str, Any] = self.post("/txs/batch", {"txs": [tx.encoded.hex() for tx in txs]})
+        return result
+
     def record(self, name: str, version: int | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self.get(f"/records/{name}", **({"version": version} if version else {}))
         return result

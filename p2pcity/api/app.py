@@ -1,4 +1,9 @@
-"""The FastAPI application of one node."""
+"""The FastAPI application of one node.
+
+Every endpoint is ``async``: it then runs on the node's trio thread, where the
+consensus task owns the mempool and store (FastAPI would run a plain ``def``
+endpoint in a worker thread, racing with it).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from p2pcity.types.tx import Transaction, TxError
 HexHash = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$", description="32 bytes, hex")]
 Height = Annotated[int, Path(ge=0, le=2**63 - 1)]
 MAX_TX_HEX = 2 * 256 * 1024
+MAX_BATCH = 1000
 
 
 class SubmitTx(BaseModel):
@@ -29,6 +35,12 @@ class SubmitTx(BaseModel):
         max_length=MAX_TX_HEX,
         pattern=r"^([0-9a-fA-F]{2})*$",
         description="the canonical transaction bytes, hex",
+    )
+
+
+class SubmitBatch(BaseModel):
+    txs: list[Annotated[str, Field(max_length=MAX_TX_HEX, pattern=r"^([0-9a-fA-F]{2})*$")]] = Field(
+        max_length=MAX_BATCH, description="canonical transaction bytes, hex, each"
     )
 
 
@@ -63,19 +75,43 @@ def create_app(node: NodeHandle) -> FastAPI:
         return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid request')}"}, status_code=422)
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    def metrics() -> Response:
+    async def metrics() -> Response:
         return Response(node.metrics_text(), media_type="text/plain; version=0.0.4")
 
     @app.get("/status", summary="Node and chain status")
-    def status() -> dict[str, Any]:
+    async def status() -> dict[str, Any]:
         return node.status()
 
     @app.get("/peers", summary="Connected peers")
-    def peers() -> list[dict[str, Any]]:
+    async def peers() -> list[dict[str, Any]]:
         return node.peers()
 
+    @app.get("/blocks/{height}", summary="A committed block")
+    async def get_block(height: Height) -> dict[str, Any]:
+        block = node.block_at(height)
+        if block is None:
+            raise HTTPException(404, f"no committed block at height {height}")
+        return views.block_view(block, node.qc_for(height))
+
+    @app.get("/accounts/{account}", summary="An account's nonces")
+    async def account(account: HexHash) -> dict[str, Any]:
+        key = bytes.fromhex(account)
+        return {
+            "account": account,
+            "nonce": account_nonce(node.committed_state(), key),
+            "next_nonce": node.next_nonce(key),
+        }
+
+    _tx_routes(app, node)
+    _ledger_routes(app, node)
+    return app
+
+
+def _tx_routes(app: FastAPI, node: NodeHandle) -> None:
+    """Submitting transactions and following them to their commit."""
+
     @app.post("/txs", status_code=202, summary="Submit a signed transaction")
-    def submit(body: SubmitTx) -> dict[str, Any]:
+    async def submit(body: SubmitTx) -> dict[str, Any]:
         try:
             tx = Transaction.decode(bytes.fromhex(body.tx))
             outcome = node.submit(tx)
@@ -85,8 +121,20 @@ def create_app(node: NodeHandle) -> FastAPI:
             raise HTTPException(429, str(exc)) from exc
         return {"hash": tx.hash.hex(), "status": "pending", "outcome": outcome}
 
+    @app.post("/txs/batch", status_code=202, summary="Submit many signed transactions at once")
+    async def submit_batch(body: SubmitBatch) -> dict[str, Any]:
+        results: list[dict[str, Any]] = []
+        for raw in body.txs:
+            try:
+                tx = Transaction.decode(bytes.fromhex(raw))
+                results.append({"hash": tx.hash.hex(), "outcome": node.submit(tx)})
+            except (TxError, MempoolFull) as exc:
+                results.append({"error": str(exc)})
+        accepted = sum(1 for r in results if "hash" in r)
+        return {"accepted": accepted, "refused": len(results) - accepted, "results": results}
+
     @app.get("/txs/{tx_hash}", summary="A transaction's status and receipt")
-    def get_tx(tx_hash: HexHash) -> dict[str, Any]:
+    async def get_tx(tx_hash: HexHash) -> dict[str, Any]:
         digest = bytes.fromhex(tx_hash)
         location = node.tx_location(digest)
         if location is not None:
@@ -106,7 +154,7 @@ def create_app(node: NodeHandle) -> FastAPI:
         raise HTTPException(404, f"transaction {tx_hash} is unknown to this node")
 
     @app.get("/txs/{tx_hash}/proof", summary="Merkle inclusion proof of a committed transaction")
-    def tx_proof(tx_hash: HexHash) -> dict[str, Any]:
+    async def tx_proof(tx_hash: HexHash) -> dict[str, Any]:
         digest = bytes.fromhex(tx_hash)
         location = node.tx_location(digest)
         block = node.block_at(location[0]) if location else None
@@ -122,31 +170,12 @@ def create_app(node: NodeHandle) -> FastAPI:
             "proof": proof.to_json(),
         }
 
-    @app.get("/blocks/{height}", summary="A committed block")
-    def get_block(height: Height) -> dict[str, Any]:
-        block = node.block_at(height)
-        if block is None:
-            raise HTTPException(404, f"no committed block at height {height}")
-        return views.block_view(block, node.qc_for(height))
-
-    @app.get("/accounts/{account}", summary="An account's nonces")
-    def account(account: HexHash) -> dict[str, Any]:
-        key = bytes.fromhex(account)
-        return {
-            "account": account,
-            "nonce": account_nonce(node.committed_state(), key),
-            "next_nonce": node.next_nonce(key),
-        }
-
-    _ledger_routes(app, node)
-    return app
-
 
 def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
     """Read-only views of what the ledger holds: records, districts, datasets, grants, audit."""
 
     @app.get("/records/{name:path}", summary="A notarised record, latest or a given version")
-    def record(
+    async def record(
         name: Annotated[str, Path(max_length=256)],
         version: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     ) -> dict[str, Any]:
@@ -156,7 +185,7 @@ def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
         return views.record_view(entry)
 
     @app.get("/validators", summary="The current validator set and districts")
-    def validators() -> dict[str, Any]:
+    async def validators() -> dict[str, Any]:
         state = node.committed_state()
         vset = queries.validator_set(state)
         return {
@@ -176,24 +205,24 @@ def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
         }
 
     @app.get("/datasets/{dataset_id}", summary="A dataset's public metadata")
-    def dataset(dataset_id: HexHash) -> dict[str, Any]:
+    async def dataset(dataset_id: HexHash) -> dict[str, Any]:
         entry = queries.dataset(node.committed_state(), bytes.fromhex(dataset_id))
         if entry is None:
             raise HTTPException(404, f"no dataset {dataset_id}")
         return views.dataset_view(entry)
 
     @app.get("/datasets/{dataset_id}/grants", summary="Grants on a dataset")
-    def dataset_grants(dataset_id: HexHash) -> list[dict[str, Any]]:
+    async def dataset_grants(dataset_id: HexHash) -> list[dict[str, Any]]:
         found = queries.grants_for(node.committed_state(), bytes.fromhex(dataset_id))
         return [views.grant_view(g) for g in found]
 
     @app.get("/datasets/{dataset_id}/audit", summary="Every access request on a dataset")
-    def audit(dataset_id: HexHash) -> list[dict[str, Any]]:
+    async def audit(dataset_id: HexHash) -> list[dict[str, Any]]:
         found = queries.audit_log(node.committed_state(), bytes.fromhex(dataset_id))
         return [views.access_view(a) for a in found]
 
     @app.get("/grants/{grant_id}", summary="An access grant")
-    def grant(grant_id: HexHash) -> dict[str, Any]:
+    async def grant(grant_id: HexHash) -> dict[str, Any]:
         entry = queries.grant(node.committed_state(), bytes.fromhex(grant_id))
         if entry is None:
             raise HTTPException(404, f"no grant {grant_id}")

@@ -11,9 +11,14 @@ import sys
 
 import click
 
+from bootstrap.cli import bootstrap
 from p2pcity import __version__
+from p2pcity.cli.data import data
 from p2pcity.cli.errors import UserError, run_guarded
 from p2pcity.cli.keys import keys
+from p2pcity.cli.node import genesis, init, start
+from p2pcity.cli.records import record
+from p2pcity.cli.testnet import testnet
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -26,7 +31,8 @@ def cli() -> None:
     """
 
 
-cli.add_command(keys)
+for command in (keys, init, start, genesis, testnet, record, data, bootstrap):
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,7 +6,9 @@ import sys
 
 import click
 
+from p2pcity.client import ClientError
 from p2pcity.codec import DecodeError
+from p2pcity.testnet import TestnetError
 
 
 class UserError(click.ClickException):
@@ -19,7 +21,7 @@ class UserError(click.ClickException):
 
 
 # Errors from lower layers that describe bad input, not bugs: shown as one line.
-_INPUT_ERRORS: tuple[type[BaseException], ...] = (DecodeError, OSError)
+_INPUT_ERRORS: tuple[type[BaseException], ...] = (DecodeError, OSError, TestnetError, ClientError)
 
 
 def run_guarded(command: click.Command, argv: list[str] | None) -> int:

@@ -1,0 +1,162 @@
+"""Committed transactions per second and commit latency on a local testnet of real processes.
+
+Starts N node processes on 127.0.0.1, pre-signs record.put transactions from
+many accounts, then offers them open-loop at a fixed rate (batches every
+100 ms, spread over the nodes through POST /txs/batch) and watches blocks
+appear to time each transaction from submission to commit. Prints the
+machine's Ed25519 verify ceiling measured in the same run for comparison.
+
+    python bench/bench_testnet.py --nodes 4 --rate 1000 --seconds 10
+    python bench/bench_testnet.py --nodes 4 --rate 20 --seconds 10     # light load latency
+    python bench/bench_testnet.py --nodes 4 --rate 1000 --profile      # where node 0's CPU goes
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import pstats
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from p2pcity.crypto.keys import Identity, verify
+from p2pcity.testnet import Testnet
+from p2pcity.types.tx import RecordPut, Transaction
+
+CONFIG = {"consensus": {"base_timeout_ms": 2000, "max_block_txs": 5000, "min_block_interval_ms": 50}}
+
+
+def verify_ceiling() -> float:
+    who = Identity.generate()
+    msg = b"x" * 150
+    sig = who.signer.sign(msg)
+    n = 3000
+    start = time.perf_counter()
+    for _ in range(n):
+        verify(who.signer.public_key, msg, sig)
+    return n / (time.perf_counter() - start)
+
+
+def presign(chain: str, total: int, senders: int) -> list[Transaction]:
+    ids = [Identity.generate() for _ in range(senders)]
+    txs = []
+    for i in range(total):
+        who = ids[i % senders]
+        nonce = i // senders + 1
+        digest = hashlib.sha256(i.to_bytes(8, "big")).digest()
+        body = RecordPut(f"bench{i % senders}/doc-{i}", 1, digest, 1024, "application/pdf", "{}")
+        txs.append(Transaction.create(who.signer, chain, nonce, body))
+    return txs
+
+
+class Watcher(threading.Thread):
+    """Polls node 0 for new blocks and records when each transaction became committed."""
+
+    def __init__(self, api: str, start_height: int) -> None:
+        super().__init__(daemon=True)
+        self.api = api
+        self.height = start_height
+        self.committed: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.api, timeout=10) as http:
+            while not self.stop.is_set():
+                top = http.get("/status").json()["height"]
+                now = time.monotonic()
+                while self.height < top:
+                    self.height += 1
+                    for tx in http.get(f"/blocks/{self.height}").json()["txs"]:
+                        self.committed[tx["hash"]] = now
+                time.sleep(0.02)
+
+
+def run_load(
+    net: Testnet, txs: list[Transaction], rate: int, seconds: float
+) -> tuple[dict[str, float], Watcher]:
+    start_height = max(h or 0 for h in net.heights())
+    watcher = Watcher(net.nodes[0].api, start_height)
+    watcher.start()
+    submitted: dict[str, float] = {}
+    clients = [httpx.Client(base_url=n.api, timeout=30) for n in net.nodes if n.role == "validator"]
+    per_tick = max(1, rate // 10)
+    began = time.monotonic()
+    tick = 0
+    sent = 0
+    while sent < len(txs) and time.monotonic() - began < seconds:
+        batch = txs[sent : sent + per_tick]
+        client = clients[tick % len(clients)]
+        now = time.monotonic()
+        client.post("/txs/batch", json={"txs": [tx.encoded.hex() for tx in batch]})
+        for tx in batch:
+            submitted[tx.hash.hex()] = now
+        sent += len(batch)
+        tick += 1
+        delay = began + tick * 0.1 - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(h in watcher.committed for h in submitted):
+        time.sleep(0.1)
+    watcher.stop.set()
+    watcher.join()
+    for c in clients:
+        c.close()
+    return submitted, watcher
+
+
+def report(label: str, submitted: dict[str, float], committed: dict[str, float]) -> None:
+    done = [h for h in submitted if h in committed]
+    latencies = sorted(committed[h] - submitted[h] for h in done)
+    if not latencies:
+        print(f"{label}: nothing committed")
+        return
+    span = max(committed[h] for h in done) - min(submitted.values())
+    p50 = statistics.median(latencies)
+    p95 = latencies[int(0.95 * (len(latencies) - 1))]
+    print(
+        f"{label}: offered {len(submitted)} txs, committed {len(done)} "
+        f"({len(done) / span:,.0f} tx/s), commit latency p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nodes", type=int, default=4)
+    parser.add_argument("--rate", type=int, default=1000, help="offered transactions per second")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--senders", type=int, default=200)
+    parser.add_argument("--profile", metavar="FILE", help="profile node 0 into FILE; print its top functions")
+    args = parser.parse_args()
+
+    ceiling = verify_ceiling()
+    print(f"Ed25519 verify ceiling on this machine (one core): {ceiling:,.0f} /s")
+    with tempfile.TemporaryDirectory() as tmp:
+        profile = Path(args.profile or Path(tmp) / "node0.prof").resolve()
+        net = Testnet.create(Path(tmp) / "net", args.nodes, chain_id="bench-city", config_overrides=CONFIG)
+        if args.profile:
+            os.environ["P2PCITY_PROFILE"] = str(profile)
+            net._spawn(net.nodes[0])
+            del os.environ["P2PCITY_PROFILE"]
+        net.start(timeout=120)
+        try:
+            net.wait_for_height(2, timeout=60)
+            total = int(args.rate * args.seconds)
+            txs = presign(net.chain_id, total, args.senders)
+            submitted, watcher = run_load(net, txs, args.rate, args.seconds)
+            report(f"{args.nodes} nodes, {args.rate} tx/s offered", submitted, watcher.committed)
+        finally:
+            net.down()
+        if args.profile and profile.exists():
+            print("node 0 profile (own time, top 25):")
+            pstats.Stats(str(profile)).sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""``p2pcity init``, ``start`` and ``genesis``: running a district node."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from p2pcity.chain.genesis import Genesis, GenesisError
+from p2pcity.cli.errors import UserError
+from p2pcity.config import NodeConfig
+from p2pcity.home import DistrictCard, init_home, new_genesis
+
+HOME = click.option(
+    "--home",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The node's home directory.",
+)
+
+
+@click.command("init")
+@HOME
+@click.option("--district", required=True, help="This district's name (letters, digits, '-', '_').")
+@click.option(
+    "--p2p", "p2p_listen", default="/ip4/0.0.0.0/tcp/7100", show_default=True, help="libp2p listen multiaddr."
+)
+@click.option("--api", "api_listen", default="127.0.0.1:8700", show_default=True, help="HTTP API HOST:PORT.")
+@click.option("--role", type=click.Choice(["validator", "observer"]), default="validator", show_default=True)
+@click.option(
+    "--genesis",
+    "genesis_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Join an existing chain: copy this genesis file into the home.",
+)
+@click.option("--solo", is_flag=True, help="Start a one-district development chain (writes its genesis).")
+@click.option("--force", is_flag=True, help="Overwrite an existing home's keys and config.")
+def init(
+    home: Path,
+    district: str,
+    p2p_listen: str,
+    api_listen: str,
+    role: str,
+    genesis_file: Path | None,
+    solo: bool,
+    force: bool,
+) -> None:
+    """Create a node home: keys (0600), config.toml, and optionally the genesis.
+
+    Prints the district's public card (JSON): send it to whoever writes the
+    chain's genesis, or to the validators that approve new districts.
+    """
+    if genesis_file and solo:
+        raise UserError("--genesis and --solo exclude each other")
+    if genesis_file:
+        Genesis.load(genesis_file)  # validate before touching the home
+    config, card = init_home(
+        home, district, p2p_listen=p2p_listen, api_listen=api_listen, role=role, force=force
+    )
+    if genesis_file:
+        config.genesis_file.write_text(genesis_file.read_text())
+    elif solo:
+        new_genesis(f"{district}-dev", [card]).save(config.genesis_file)
+    click.echo(json.dumps(card.to_json(), indent=2))
+    if not config.genesis_file.exists():
+        click.echo(
+            f"next: put the chain's genesis.json in {config.home}, then 'p2pcity start --home {home}'",
+            err=True,
+        )
+
+
+@click.command("start")
+@HOME
+def start(home: Path) -> None:
+    """Run the node in the foreground until SIGTERM or Ctrl-C."""
+    config = NodeConfig.load(home)
+    if not config.genesis_file.exists():
+        raise UserError(f"{config.genesis_file} is missing: get the chain's genesis from its operator")
+    from p2pcity.node import run_node  # noqa: PLC0415 - importing libp2p costs ~1.5 s; only start needs it
+
+    run_node(config)
+
+
+@click.group("genesis")
+def genesis() -> None:
+    """Write or inspect a chain's genesis file."""
+
+
+@genesis.command("new")
+@click.option("--chain-id", required=True, help="The chain's name, e.g. 'riverside-city'.")
+@click.option(
+    "--district",
+    "cards",
+    multiple=True,
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A district card (the JSON printed by 'p2pcity init'); repeat per district.",
+)
+@click.option("--bootstrap", multiple=True, help="Multiaddr of a bootstrap node; repeatable.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def genesis_new(chain_id: str, cards: tuple[Path, ...], bootstrap: tuple[str, ...], out: Path) -> None:
+    """Write a genesis file from district cards."""
+    loaded = []
+    for path in cards:
+        try:
+            raw = json.loads(path.read_text())
+            loaded.append(
+                DistrictCard(
+                    name=raw["name"],
+                    account=raw["account"],
+                    pre_key=raw["pre_key"],
+                    peer_id=raw["peer_id"],
+                    role=raw.get("role", "validator"),
+                    addrs=tuple(raw.get("addrs", ())),
+                )
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{path} is not a district card: {exc}") from exc
+    try:
+        doc = new_genesis(chain_id, loaded, bootstrap)
+    except (ValueError, GenesisError) as exc:
+        raise UserError(str(exc)) from exc
+    doc.save(out)
+    click.echo(f"genesis {doc.hash.hex()} for chain {chain_id!r}: {len(loaded)} districts -> {out}")
+
+
+@genesis.command("show")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def genesis_show(file: Path) -> None:
+    """Validate a genesis file and print its hash and districts."""
+    doc = Genesis.load(file)
+    click.echo(f"chain {doc.chain_id}  genesis {doc.hash.hex()}")
+    for d in doc.districts:
+        click.echo(f"  {d.role:9} {d.name:16} account {d.account.hex()[:16]}  peer {d.peer_id}")

@@ -1,0 +1,98 @@
+"""``p2pcity record``: notarise documents and read them back from any node."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from pathlib import Path
+
+import click
+
+from p2pcity.cli.errors import UserError
+from p2pcity.client import Client, ClientError
+from p2pcity.crypto.keys import Identity
+
+NODE = click.option(
+    "--node",
+    "node_url",
+    default="http://127.0.0.1:8700",
+    show_default=True,
+    envvar="P2PCITY_NODE",
+    help="API URL of any node (env P2PCITY_NODE).",
+)
+KEY = click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Identity file that signs the transaction.",
+)
+
+
+@click.group("record")
+def record() -> None:
+    """Notarise a document (its SHA-256, size, metadata) and read records back."""
+
+
+@record.command("put")
+@click.argument("name")
+@click.option(
+    "--file",
+    "file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The document; only its digest and size go on chain.",
+)
+@KEY
+@NODE
+@click.option("--meta", "meta", multiple=True, help="KEY=VALUE metadata; repeatable.")
+@click.option("--no-wait", is_flag=True, help="Return once submitted instead of once committed.")
+@click.option("--json", "as_json", is_flag=True)
+def put(
+    name: str, file: Path, key_file: Path, node_url: str, meta: tuple[str, ...], no_wait: bool, as_json: bool
+) -> None:
+    """Notarise FILE under NAME ('namespace/path'); prints the committed record."""
+    metadata: dict[str, str] = {"filename": file.name}
+    for item in meta:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise UserError(f"--meta takes KEY=VALUE, got {item!r}")
+        metadata[k] = v
+    identity = Identity.load(key_file)
+    data = file.read_bytes()
+    media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    with Client(node_url) as node:
+        try:
+            result = node.put_record(
+                identity, name, data, media_type=media_type, metadata=metadata, wait=not no_wait
+            )
+            if no_wait:
+                click.echo(json.dumps(result) if as_json else f"submitted {result['hash']}")
+                return
+            entry = node.record(name)
+        except ClientError as exc:
+            raise UserError(str(exc)) from exc
+    _show(entry, as_json)
+
+
+@record.command("get")
+@click.argument("name")
+@NODE
+@click.option("--version", type=click.IntRange(min=1), help="A past version (default: the latest).")
+@click.option("--json", "as_json", is_flag=True)
+def get(name: str, node_url: str, version: int | None, as_json: bool) -> None:
+    """Print a record: SHA-256, size, version, block height and signer."""
+    with Client(node_url) as node:
+        try:
+            entry = node.record(name, version)
+        except ClientError as exc:
+            raise UserError(str(exc)) from exc
+    _show(entry, as_json)
+
+
+def _show(entry: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(entry, indent=2))
+        return
+    for key in ("name", "version", "sha256", "size", "media_type", "height", "signer", "tx", "metadata"):
+        click.echo(f"{key:11} {entry.get(key)}")

@@ -1,0 +1,173 @@
+"""The ledger as the consensus core sees it: speculative execution over the store.
+
+A proposal is executed before anyone votes for it, on the state its parent
+leaves; that state may itself be uncommitted. Each executed block keeps an
+overlay of its writes on top of its parent's state, so a branch of
+uncommitted blocks reads through a short chain of overlays down to the
+committed store. Commit writes the same writes in one atomic batch and
+re-bases the children on the store, so the chains never grow.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from p2pcity.chain.executor import BlockError, Execution, check_block, execute, select
+from p2pcity.chain.state import Overlay, StateView
+from p2pcity.mempool import Mempool
+from p2pcity.store import Store
+from p2pcity.types.block import Block, QuorumCert
+from p2pcity.types.tx import Transaction
+
+log = logging.getLogger(__name__)
+MAX_CLOCK_DRIFT_MS = 10_000
+
+
+@dataclass(slots=True)
+class _Executed:
+    block: Block
+    overlay: Overlay
+    result: Execution
+
+
+class Ledger:
+    """Executes, remembers and commits blocks for one node. Single-threaded: the node's consensus task."""
+
+    def __init__(
+        self,
+        store: Store,
+        chain_id: str,
+        mempool: Mempool,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.store = store
+        self.chain_id = chain_id
+        self.mempool = mempool
+        self.clock_ms = clock_ms
+        self._executed: dict[bytes, _Executed] = {}
+        self.on_commit: list[Callable[[Block, Execution], None]] = []
+        # Finds uncommitted blocks (the consensus block tree) so ancestors can be executed first.
+        self.lookup: Callable[[bytes], Block | None] = lambda _: None
+
+    # --- state ----------------------------------------------------------
+
+    def state_after(self, block_id: bytes) -> StateView | None:
+        """The state once ``block_id`` is applied; None if it is neither committed head nor executed."""
+        if block_id == self.store.last_block_id():
+            return self.store
+        executed = self._executed.get(block_id)
+        return executed.overlay if executed else None
+
+    # --- consensus App --------------------------------------------------
+
+    def verify_block(self, block: Block, parent: Block) -> bool:
+        """Re-execute ``block`` on its parent's state; vote only if the state root matches."""
+        try:
+            self.execute(block, parent)
+        except BlockError as exc:
+            log.warning("refusing block %s at height %d: %s", block.id.hex()[:16], block.height, exc)
+            return False
+        # Rule: a proposal from the future is refused (bounded clock drift between districts).
+        if block.header.timestamp_ms > self.clock_ms() + MAX_CLOCK_DRIFT_MS:
+            log.warning("refusing block %s: timestamp too far in the future", block.id.hex()[:16])
+            return False
+        return True
+
+    def execute(self, block: Block, parent: Block) -> Execution:
+        """Execute (once) and remember ``block``; raise :class:`BlockError` if it is invalid."""
+        done = self._executed.get(block.id)
+        if done is not None:
+            return done.result
+        check_block(block, parent, self.chain_id)
+        base = self._state_for(parent)
+        result = execute(
+            base,
+            parent.header.state_root,
+            self.chain_id,
+            block.height,
+            block.header.timestamp_ms,
+            block.txs,
+            self.mempool.is_verified,
+        )
+        # Rule: the proposer's state root must be the one this node computes.
+        if result.state_root != block.header.state_root:
+            raise BlockError("state root mismatch: the proposer executed the block differently")
+        for tx in block.txs:
+            self.mempool.mark_verified(tx)
+        self._executed[block.id] = _Executed(block, Overlay(base, result.writes), result)
+        return result
+
+    def _state_for(self, block: Block) -> StateView:
+        """The state after ``block``, executing its unexecuted ancestors first if need be."""
+        base = self.state_after(block.id)
+        if base is not None:
+            return base
+        # A fetched ancestor that was never proposed to us: execute the branch down to it.
+        parent = self.lookup(block.parent_id) or self.store.block_by_id(block.parent_id)
+        if parent is None or block.height <= (self.store.last_height() or 0):
+            raise BlockError(f"block {block.id.hex()[:16]} cannot be executed (unknown ancestry)")
+        self.execute(block, parent)
+        base = self.state_after(block.id)
+        assert base is not None
+        return base
+
+    def build(self, parent: Block, limit: int) -> tuple[list[Transaction], int, Execution]:
+        """Transactions for a new block on ``parent``, its timestamp, and the execution result."""
+        base = self._state_for(parent)
+        txs, dropped = select(base, self.chain_id, self.mempool.candidates(), limit, self.mempool.is_verified)
+        if dropped:
+            log.debug("left %d transactions out of the block", len(dropped))
+        timestamp = max(self.clock_ms(), parent.header.timestamp_ms)
+        height = parent.height + 1
+        result = execute(
+            base, parent.header.state_root, self.chain_id, height, timestamp, txs, self.mempool.is_verified
+        )
+        return txs, timestamp, result
+
+    def remember_built(self, block: Block, parent: Block, result: Execution) -> None:
+        """Keep the execution of our own proposal (``block`` may be unsigned: its id is its header's)."""
+        base = self._state_for(parent)
+        self._executed[block.id] = _Executed(block, Overlay(base, result.writes), result)
+
+    # --- commit -----------------------------------------------------------
+
+    def commit(self, block: Block, qc: QuorumCert | None) -> Execution:
+        """Write ``block`` durably as the next committed block."""
+        parent_id = self.store.last_block_id()
+        if block.parent_id != parent_id:
+            raise BlockError(f"block {block.id.hex()[:16]} does not extend the committed head")
+        executed = self._executed.get(block.id)
+        if executed is None:
+            parent = self.store.block_by_id(block.parent_id)
+            if parent is None:
+                raise BlockError("committed head block is missing from the store")
+            self.execute(block, parent)
+            executed = self._executed[block.id]
+        self.store.commit_block(block, qc, executed.result.writes, block.header.state_root)
+        self.mempool.remove_committed(block.txs)
+        del self._executed[block.id]
+        # Children read through the committed overlay; point them at the store instead.
+        for other in self._executed.values():
+            if other.overlay.base is executed.overlay:
+                other.overlay.base = self.store
+        self._prune(block.height)
+        for callback in self.on_commit:
+            callback(block, executed.result)
+        return executed.result
+
+    def _prune(self, committed_height: int) -> None:
+        """Forget executed blocks that can no longer be committed (at or below the committed height)."""
+        stale = [bid for bid, e in self._executed.items() if e.block.height <= committed_height]
+        for bid in stale:
+            del self._executed[bid]
+
+    def has_pending_txs(self) -> bool:
+        """Some executed, uncommitted block carries transactions (more blocks are needed to commit it)."""
+        return any(e.block.txs for e in self._executed.values())
+
+    @property
+    def speculative_blocks(self) -> int:
+        return len(self._executed)

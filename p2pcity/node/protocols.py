@@ -1,0 +1,256 @@
+"""The node's wire protocols: gossip topics, direct requests, and how each input is checked.
+
+Topics: ``consensus`` (compact proposals, timeouts, timeout certificates) and
+``txs`` (batches of transactions). Direct protocols: ``vote`` (one-way, to
+the next leader), ``block`` (a block by id), ``txs`` (transactions by hash),
+``height`` (the committed height) and ``sync`` (a stream of committed blocks).
+Everything from a peer is decoded strictly; what fails is dropped and counted,
+never raised into the node.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from p2pcity._typing import TaskStatus
+from p2pcity.codec import DecodeError, decode, encode
+from p2pcity.consensus import (
+    BlockFetched,
+    ProposalReceived,
+    TimeoutCertReceived,
+    TimeoutReceived,
+    VoteReceived,
+)
+from p2pcity.mempool import Batch, BatchError, MempoolFull
+from p2pcity.net import GossipMessage, NetError, Verdict
+from p2pcity.node.wire import (
+    BlockRequest,
+    CompactProposal,
+    TxRequest,
+    TxResponse,
+    decode_gossip,
+    encode_gossip,
+    rebuild,
+)
+from p2pcity.types.block import Block
+from p2pcity.types.consensus import Proposal, Timeout, TimeoutCert, Vote, decode_message, encode_message
+from p2pcity.types.tx import Transaction, TxError
+
+if TYPE_CHECKING:
+    from p2pcity.node.service import Node
+
+log = logging.getLogger(__name__)
+CONSENSUS_TOPIC = "consensus"
+TX_TOPIC = "txs"
+BATCH_INTERVAL = 0.02
+MAX_BATCH = 1000
+REQUEST_TIMEOUT = 5.0
+
+
+class Protocols:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def register(self) -> None:
+        net = self.node.network
+        net.set_handler("vote", self._on_vote)
+        net.set_handler("block", self._serve_block)
+        net.set_handler("txs", self._serve_txs)
+        net.set_handler("height", self._serve_height)
+
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        net = self.node.network
+        consensus = net.subscribe(CONSENSUS_TOPIC, self._validate_consensus)
+        txs = net.subscribe(TX_TOPIC, self._validate_txs)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._consensus_receiver, consensus, nursery)
+            nursery.start_soon(self._tx_receiver, txs)
+            nursery.start_soon(self._batcher)
+            task_status.started()
+
+    # --- gossip: validation before forwarding -------------------------------
+
+    def _validate_consensus(self, _topic: str, data: bytes, origin: str) -> Verdict:
+        # Rule: only validators publish consensus messages.
+        if self.node.account_of(origin) is None:
+            return Verdict.REJECT
+        # Rule: the message decodes strictly (signatures are the core's to check, once).
+        try:
+            decode_gossip(data)
+        except DecodeError:
+            self.node.metrics.rejected_messages.labels("consensus").inc()
+            return Verdict.REJECT
+        return Verdict.ACCEPT
+
+    def _validate_txs(self, _topic: str, data: bytes, _origin: str) -> Verdict:
+        # Rule: a batch decodes strictly; each transaction's signature is checked once, on arrival.
+        try:
+            Batch.decode(data)
+        except BatchError:
+            self.node.metrics.rejected_messages.labels("tx batch").inc()
+            return Verdict.REJECT
+        return Verdict.ACCEPT
+
+    # --- gossip: receivers ----------------------------------------------------
+
+    async def _consensus_receiver(
+        self, channel: trio.MemoryReceiveChannel[GossipMessage], nursery: trio.Nursery
+    ) -> None:
+        driver = self.node.driver
+        async for message in channel:
+            try:
+                decoded = decode_gossip(message.data)
+            except DecodeError:
+                continue
+            if isinstance(decoded, CompactProposal):
+                nursery.start_soon(self._complete_proposal, decoded, message.from_peer)
+            elif isinstance(decoded, Timeout):
+                driver.submit(TimeoutReceived(decoded))
+            elif isinstance(decoded, TimeoutCert):
+                driver.submit(TimeoutCertReceived(decoded))
+
+    async def _complete_proposal(self, compact: CompactProposal, origin: str) -> None:
+        """Rebuild a proposal from the mempool, fetching the transactions we lack from its sender."""
+        node = self.node
+        found: dict[bytes, Transaction] = {}
+        missing: list[bytes] = []
+        for tx_hash in compact.tx_hashes:
+            tx = node.mempool.get(tx_hash)
+            if tx is None:
+                missing.append(tx_hash)
+            else:
+                found[tx_hash] = tx
+        if missing:
+            for tx in await self._fetch_txs(origin, missing):
+                found[tx.hash] = tx
+        if len(found) < len(set(compact.tx_hashes)):
+            log.info(
+                "proposal for view %d: %d transactions unavailable",
+                compact.header.view,
+                len(set(compact.tx_hashes)) - len(found),
+            )
+            return
+        proposal = rebuild(compact, tuple(found[h] for h in compact.tx_hashes))
+        node.driver.submit(ProposalReceived(proposal, compact.header.proposer))
+
+    async def _fetch_txs(self, peer: str, hashes: list[bytes]) -> list[Transaction]:
+        try:
+            raw = await self.node.network.request(
+                peer, "txs", encode(TxRequest(tuple(hashes))), REQUEST_TIMEOUT
+            )
+            response = decode(TxResponse, raw)
+        except (NetError, DecodeError) as exc:
+            log.info("could not fetch %d transactions from %s: %s", len(hashes), peer[-8:], exc)
+            return []
+        wanted = set(hashes)
+        out = []
+        for item in response.txs:
+            try:
+                tx = Transaction.decode(item)
+            except TxError:
+                continue
+            if tx.hash in wanted:
+                out.append(tx)
+        return out
+
+    async def _tx_receiver(self, channel: trio.MemoryReceiveChannel[GossipMessage]) -> None:
+        async for message in channel:
+            try:
+                good, bad = Batch.decode(message.data).transactions()
+            except BatchError:
+                continue
+            refused = len(bad)
+            for tx in good:
+                try:
+                    self.node.mempool.add(tx, local=False)
+                except (TxError, MempoolFull):
+                    refused += 1  # stale, duplicate nonce, bad signature: normal for gossip replays
+            if refused:
+                self.node.metrics.rejected_messages.labels("tx").inc(refused)
+            if good:
+                self.node.driver.tx_arrived()
+
+    async def _batcher(self) -> None:
+        """Gossip locally submitted transactions in batches: one message carries many."""
+        while True:
+            await trio.sleep(BATCH_INTERVAL)
+            while self.node.mempool.unbatched:
+                batch = self.node.mempool.take_batch(MAX_BATCH)
+                if not batch:
+                    break
+                try:
+                    await self.node.network.publish(TX_TOPIC, Batch.of(batch).encode())
+                except NetError as exc:
+                    log.warning("could not gossip a batch of %d transactions: %s", len(batch), exc)
+
+    # --- outbound consensus -----------------------------------------------------
+
+    async def publish_consensus(self, message: Proposal | Timeout | TimeoutCert) -> None:
+        try:
+            await self.node.network.publish(CONSENSUS_TOPIC, encode_gossip(message))
+        except NetError as exc:
+            log.warning("could not publish %s: %s", type(message).__name__, exc)
+
+    async def send_vote(self, to: bytes, vote: Vote) -> None:
+        peer = self.node.peer_of(to)
+        if peer is None:
+            return
+        try:
+            await self.node.network.send(peer, "vote", encode_message(vote), REQUEST_TIMEOUT)
+        except NetError as exc:
+            log.debug("vote for view %d not delivered to %s: %s", vote.view, peer[-8:], exc)
+
+    async def fetch_block(self, block_id: bytes, hint: bytes | None) -> None:
+        """Ask the hinted peer, then every other connected validator, for a block."""
+        node = self.node
+        peers = []
+        if hint is not None and (p := node.peer_of(hint)) is not None:
+            peers.append(p)
+        peers += [p for p in node.validator_peers() if p not in peers and p in node.network.connected_peers()]
+        request = encode(BlockRequest(block_id))
+        for peer in peers:
+            try:
+                raw = await node.network.request(peer, "block", request, REQUEST_TIMEOUT)
+                if not raw:
+                    continue
+                block = Block.decode(raw)
+            except (NetError, DecodeError) as exc:
+                log.debug("block %s not fetched from %s: %s", block_id.hex()[:16], peer[-8:], exc)
+                continue
+            if block.id == block_id:
+                node.driver.submit(BlockFetched(block))
+                return
+
+    # --- handlers: what we answer ------------------------------------------------
+
+    async def _on_vote(self, peer: str, data: bytes) -> bytes | None:
+        if self.node.account_of(peer) is None:
+            return None
+        try:
+            message = decode_message(data)
+        except DecodeError:
+            self.node.metrics.rejected_messages.labels("vote").inc()
+            return None
+        if isinstance(message, Vote):
+            self.node.driver.submit(VoteReceived(message))
+        return None
+
+    async def _serve_block(self, _peer: str, data: bytes) -> bytes | None:
+        request = decode(BlockRequest, data)
+        block = self.node.driver.core.block(request.block_id) or self.node.store.block_by_id(request.block_id)
+        return block.encoded if block is not None else b""
+
+    async def _serve_txs(self, _peer: str, data: bytes) -> bytes | None:
+        request = decode(TxRequest, data)
+        out = []
+        for tx_hash in request.hashes:
+            tx = self.node.find_tx(tx_hash)
+            if tx is not None:
+                out.append(tx.encoded)
+        return encode(TxResponse(tuple(out)))
+
+    async def _serve_height(self, _peer: str, _data: bytes) -> bytes | None:
+        return (self.node.store.last_height() or 0).to_bytes(8, "big")
