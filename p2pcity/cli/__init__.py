@@ -14,6 +14,7 @@ import click
 from bootstrap.cli import bootstrap
 from p2pcity import __version__
 from p2pcity.cli.data import data
+from p2pcity.cli.demo import demo
 from p2pcity.cli.errors import UserError, run_guarded
 from p2pcity.cli.keys import keys
 from p2pcity.cli.node import genesis, init, start
@@ -31,7 +32,7 @@ def cli() -> None:
     """
 
 
-for command in (keys, init, start, genesis, testnet, record, data, bootstrap):
+for command in (demo, keys, init, start, genesis, testnet, record, data, bootstrap):
     cli.add_command(command)
 
 
