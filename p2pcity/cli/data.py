@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from p2pcity.client import Client, ClientError
 from p2pcity.crypto.keys import Identity, IdentityError, PublicIdentity
 from p2pcity.sharing import EnvelopeError, SharingError
 from p2pcity.sharing import client as sharing
+from p2pcity.sharing.http_blobs import Progress
 
 NODE = click.option(
     "--node",
@@ -125,12 +127,44 @@ def put(
     with Client(node_url) as node:
         try:
             result = sharing.put_data(
-                node, identity, file, title or file.name, schema=schema, tags=tags, wait=not no_wait
+                node,
+                identity,
+                file,
+                title or file.name,
+                schema=schema,
+                tags=tags,
+                wait=not no_wait,
+                progress=_progress_bar("upload"),
             )
+            _end_progress()
         except _ERRORS as exc:
             raise UserError(str(exc)) from exc
     click.echo(result.id.hex())
     click.echo(_outcome(result.tx), err=True)
+
+
+def _progress_bar(label: str) -> Progress | None:
+    """A one-line progress bar on stderr for large transfers, only when a person is watching."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        if total < 4 * 1024 * 1024:
+            return  # small files finish before a bar is worth drawing
+        width = 30
+        filled = width * done // max(total, 1)
+        click.echo(
+            f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done / 2**20:7.1f}/{total / 2**20:.1f} MiB",
+            err=True,
+            nl=False,
+        )
+
+    return show
+
+
+def _end_progress() -> None:
+    if sys.stderr.isatty():
+        click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
 
 
 @data.command("grant")
@@ -212,8 +246,16 @@ def get(
     with Client(node_url) as node:
         try:
             opened = sharing.get_data(
-                node, identity, dataset, out, purpose=purpose, grant_id=grant_raw, request_tx=request_raw
+                node,
+                identity,
+                dataset,
+                out,
+                purpose=purpose,
+                grant_id=grant_raw,
+                request_tx=request_raw,
+                progress=_progress_bar("download"),
             )
+            _end_progress()
         except _ERRORS as exc:
             raise UserError(str(exc)) from exc
     for why in opened.rejected:

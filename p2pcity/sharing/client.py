@@ -29,7 +29,7 @@ from p2pcity.sharing.datakey import SharingError, open_as_owner, seal_data_key
 from p2pcity.sharing.envelope import DEFAULT_CHUNK_SIZE, encrypt_file, new_data_key
 from p2pcity.sharing.grantee import recover_data_key
 from p2pcity.sharing.grants import build_grant
-from p2pcity.sharing.http_blobs import download, upload_blob
+from p2pcity.sharing.http_blobs import Progress, download, upload_blob
 from p2pcity.sharing.messages import ReencryptRequest
 from p2pcity.types.tx import AccessGrant, AccessRequest, AccessRevoke, DatasetRegister, Transaction
 
@@ -93,6 +93,7 @@ def put_data(
     tags: tuple[str, ...] = (),
     wait: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: Progress | None = None,
 ) -> Submitted:
     """Encrypt ``path`` (streamed to a temporary file), upload it, register the dataset."""
     data_key = new_data_key()
@@ -100,7 +101,7 @@ def put_data(
         sealed_path = Path(tmp) / "blob"
         with open(path, "rb") as src, open(sealed_path, "wb") as dst:
             sealed = encrypt_file(src, dst, data_key, chunk_size)
-        holder = upload_blob(client, sealed_path, sealed.ciphertext_hash, sealed.size)
+        holder = upload_blob(client, sealed_path, sealed.ciphertext_hash, sealed.size, progress=progress)
     capsule, sealed_key = seal_data_key(identity, data_key, sealed.ciphertext_hash)
     body = DatasetRegister(
         capsule, sealed_key, sealed.ciphertext_hash, sealed.size, title, schema, tags, (holder,)
@@ -220,6 +221,7 @@ def get_data(
     purpose: str = "",
     grant_id: bytes | None = None,
     request_tx: bytes | None = None,
+    progress: Progress | None = None,
 ) -> Opened:
     """Request access (on chain), collect and combine fragments, download, verify, decrypt.
 
@@ -250,5 +252,5 @@ def get_data(
         cfrags = [bytes.fromhex(c["cfrag"]) for c in reply["cfrags"]]
         recovered = recover_data_key(identity, dataset, entry, cfrags)
         key, rejected = recovered.data_key, recovered.rejected
-    size = download(client, dataset, key, out_path)
+    size = download(client, dataset, key, out_path, progress)
     return Opened(out_path, size, grant_id, request_tx, rejected)

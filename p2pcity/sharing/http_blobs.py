@@ -8,7 +8,7 @@ into place only once every record and the ciphertext hash have checked out.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,6 +19,8 @@ from p2pcity.client import Client, ClientError
 from p2pcity.sharing.grantee import open_dataset
 
 UPLOAD_PIECE = 256 * 1024
+# (bytes done, bytes in all): called as a transfer advances, e.g. to draw a progress bar.
+Progress = Callable[[int, int], None]
 
 
 def _http(client: Client) -> httpx.Client:
@@ -26,12 +28,23 @@ def _http(client: Client) -> httpx.Client:
     return httpx.Client(base_url=client.url, timeout=httpx.Timeout(300.0, connect=10.0))
 
 
-def _pieces(fh: BinaryIO) -> Iterator[bytes]:
+def _pieces(fh: BinaryIO, start: int, size: int, progress: Progress | None) -> Iterator[bytes]:
+    done = start
     while piece := fh.read(UPLOAD_PIECE):
+        done += len(piece)
+        if progress:
+            progress(done, size)
         yield piece
 
 
-def upload_blob(client: Client, path: Path, blob_hash: bytes, size: int, attempts: int = 5) -> str:
+def upload_blob(
+    client: Client,
+    path: Path,
+    blob_hash: bytes,
+    size: int,
+    attempts: int = 5,
+    progress: Progress | None = None,
+) -> str:
     """Upload (or resume uploading) a blob; returns the peer id of the node now holding it."""
     url = f"/blobs/{blob_hash.hex()}"
     last = ""
@@ -43,7 +56,7 @@ def upload_blob(client: Client, path: Path, blob_hash: bytes, size: int, attempt
                 with open(path, "rb") as fh:
                     fh.seek(offset)
                     # A stored blob takes no body: the node answers with its holder at once.
-                    content = b"" if head.status_code == 200 else _pieces(fh)
+                    content = b"" if head.status_code == 200 else _pieces(fh, offset, size, progress)
                     reply = http.put(url, params={"offset": offset, "size": size}, content=content)
             except httpx.TransportError as exc:
                 last = f"connection lost ({exc}); resuming"
@@ -59,7 +72,9 @@ def upload_blob(client: Client, path: Path, blob_hash: bytes, size: int, attempt
     raise ClientError(f"upload of blob {blob_hash.hex()[:16]} did not complete: {last}")
 
 
-def download(client: Client, dataset: DatasetEntry, key: bytes, out_path: Path) -> int:
+def download(
+    client: Client, dataset: DatasetEntry, key: bytes, out_path: Path, progress: Progress | None = None
+) -> int:
     """Stream the blob, decrypting and verifying as it comes; ``out_path`` appears only if all is well."""
     url = f"/blobs/{dataset.dataset.ciphertext_hash.hex()}"
     partial = out_path.with_name(out_path.name + ".part")
@@ -75,6 +90,8 @@ def download(client: Client, dataset: DatasetEntry, key: bytes, out_path: Path) 
                 for chunk in open_dataset(dataset, key, reply.iter_bytes()):
                     out.write(chunk)
                     written += len(chunk)
+                    if progress:
+                        progress(written, dataset.dataset.size)
         os.replace(partial, out_path)
     except httpx.HTTPError as exc:
         raise ClientError(f"download from {client.url} failed: {exc}") from exc
