@@ -18,16 +18,12 @@ from pathlib import Path
 
 import click
 
-from bootstrap.config import DEFAULT_LISTEN, BootstrapConfig, ConfigError
+from bootstrap.config import DEFAULT_LISTEN, BootstrapConfig
+from p2pcity.cli.errors import UserError
+from p2pcity.config import ConfigError
 
-
-class BootstrapError(click.ClickException):
-    """An operator error, printed as one ``error: ...`` line."""
-
-    exit_code = 1
-
-    def show(self, file: object = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+# An operator error, printed as one ``error: ...`` line (the same class as the p2pcity CLI's).
+BootstrapError = UserError
 
 
 @contextmanager
@@ -198,20 +194,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_cli(argv: list[str] | None = None) -> int:
-    """The exit code of ``python -m bootstrap ARGV``."""
-    try:
-        code = bootstrap.main(args=argv, prog_name="python -m bootstrap", standalone_mode=False)
-    except click.UsageError as exc:
-        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        click.echo(f"error: {exc.format_message()}{hint}", err=True)
-        return 2
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.Abort:
-        click.echo("error: aborted", err=True)
-        return 130
-    except KeyboardInterrupt:  # Ctrl-C before the node installed its signal handler
-        click.echo("error: interrupted", err=True)
-        return 130
-    return code if isinstance(code, int) else 0
+    """The exit code of ``python -m bootstrap ARGV``: one error line for anything a user caused."""
+    from p2pcity.cli.errors import run_guarded  # noqa: PLC0415 - shared with the p2pcity CLI
+
+    return run_guarded(bootstrap, argv, prog_name="python -m bootstrap")

@@ -30,18 +30,15 @@ the network layer's ``NetConfig`` when the node is built.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from p2pcity.config import ConfigError, read_toml, toml_value
+
 DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/7000"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _PSK = re.compile(r"[0-9a-fA-F]{64}")
-
-
-class ConfigError(ValueError):
-    """A missing, corrupt or invalid bootstrap home."""
 
 
 @dataclass(frozen=True)
@@ -97,22 +94,22 @@ class BootstrapConfig:
             [
                 "# p2pcity bootstrap node configuration. Edit, then restart the node.",
                 "[p2p]",
-                f"listen = {_toml(self.listen)}",
+                f"listen = {toml_value(self.listen)}",
                 "# The addresses districts dial (publish them with /p2p/<peer id>).",
-                f"announce = {_toml(list(self.announce))}",
+                f"announce = {toml_value(list(self.announce))}",
                 "# The chain's private-network key (64 hex); empty: no PSK.",
-                f"psk = {_toml(self.psk)}",
+                f"psk = {toml_value(self.psk)}",
                 "",
                 "[admission]",
                 "# Peer ids admitted besides the genesis districts (e.g. operators' tools).",
-                f"extra_peers = {_toml(list(self.extra_peers))}",
+                f"extra_peers = {toml_value(list(self.extra_peers))}",
                 "# A trusted node's API to poll for the live district set; empty: genesis only.",
-                f"follow = {_toml(self.follow)}",
-                f"follow_interval = {_toml(self.follow_interval)}",
+                f"follow = {toml_value(self.follow)}",
+                f"follow_interval = {toml_value(self.follow_interval)}",
                 "",
                 "[log]",
-                f"level = {_toml(self.log_level)}",
-                f"status_interval = {_toml(self.status_interval)}",
+                f"level = {toml_value(self.log_level)}",
+                f"status_interval = {toml_value(self.status_interval)}",
                 "",
             ]
         )
@@ -125,15 +122,8 @@ class BootstrapConfig:
     def load(cls, home: Path) -> BootstrapConfig:
         home = Path(home).resolve()
         path = home / "config.toml"
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError as exc:
-            hint = "create one with 'python -m bootstrap init'"
-            raise ConfigError(f"{path} not found: is {home} a bootstrap home? ({hint})") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        hint = "create one with 'python -m bootstrap init'"
+        raw = read_toml(path, f"is {home} a bootstrap home? ({hint})")
         try:
             return cls.from_dict(raw, home)
         except ConfigError as exc:
@@ -190,15 +180,3 @@ def _seconds(table: dict[str, Any], key: str, default: float, section: str) -> f
         raise ConfigError(f"{section}.{key} must be a number of seconds")
     return float(value)
 
-
-def _toml(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(item) for item in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")

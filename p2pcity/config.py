@@ -101,7 +101,7 @@ class NodeConfig:
     def to_toml(self) -> str:
         lines = [
             "# p2pcity node configuration. Edit, then restart the node.",
-            f"district = {_toml(self.district)}",
+            f"district = {toml_value(self.district)}",
             "",
         ]
         for section in ("p2p", "api", "consensus", "log"):
@@ -111,12 +111,12 @@ class NodeConfig:
                 item = getattr(value, f.name)
                 if isinstance(item, dict):
                     continue
-                lines.append(f"{f.name} = {_toml(item)}")
+                lines.append(f"{f.name} = {toml_value(item)}")
             lines.append("")
         if self.p2p.static_peers:
             lines.append("[p2p.static_peers]")
             for peer, addrs in sorted(self.p2p.static_peers.items()):
-                lines.append(f"{_toml(peer)} = {_toml(addrs)}")
+                lines.append(f"{toml_value(peer)} = {toml_value(addrs)}")
             lines.append("")
         return "\n".join(lines)
 
@@ -128,15 +128,7 @@ class NodeConfig:
     def load(cls, home: Path) -> NodeConfig:
         home = Path(home).resolve()
         path = home / "config.toml"
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError as exc:
-            hint = "create one with 'p2pcity init'"
-            raise ConfigError(f"{path} not found: is {home} a node home? ({hint})") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        raw = read_toml(path, f"is {home} a node home? (create one with 'p2pcity init')")
         try:
             return cls.from_dict(raw, home)
         except ConfigError as exc:
@@ -173,6 +165,18 @@ class NodeConfig:
             raise ConfigError("consensus.max_block_txs must be between 1 and 20000")
         if self.log.level not in ("debug", "info", "warning", "error"):
             raise ConfigError("log.level must be debug, info, warning or error")
+
+
+def read_toml(path: Path, missing_hint: str) -> dict[str, Any]:
+    """Parse a TOML file; every failure is a one-line :class:`ConfigError`."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} not found: {missing_hint}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
 
 
 def parse_host_port(text: str, what: str) -> tuple[str, int]:
@@ -216,14 +220,17 @@ def _section(kind: type[Any], raw: Any, name: str) -> Any:
     return kind(**values)
 
 
-def _toml(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """One value in TOML syntax (the subset our config files use)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
         return str(value)
     if isinstance(value, str):
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
         return f'"{escaped}"'
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")

@@ -11,7 +11,6 @@ import sys
 
 import click
 
-from bootstrap.cli import bootstrap
 from p2pcity import __version__
 from p2pcity.cli.data import data
 from p2pcity.cli.demo import demo
@@ -22,7 +21,23 @@ from p2pcity.cli.records import record
 from p2pcity.cli.testnet import testnet
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Commands(click.Group):
+    """Our commands, plus ``bootstrap`` loaded on first use (it imports this package's errors)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "bootstrap"])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "bootstrap":
+            from bootstrap.cli import bootstrap  # noqa: PLC0415 - lazy: avoids an import cycle
+
+            return bootstrap
+        return super().get_command(ctx, name)
+
+
+@click.group(
+    cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="p2pcity")
 def cli() -> None:
     """p2pcity: a permissioned blockchain for smart-city districts.
@@ -32,7 +47,7 @@ def cli() -> None:
     """
 
 
-for command in (demo, keys, init, start, genesis, testnet, record, data, bootstrap):
+for command in (demo, keys, init, start, genesis, testnet, record, data):
     cli.add_command(command)
 
 

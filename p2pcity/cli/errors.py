@@ -24,9 +24,10 @@ class UserError(click.ClickException):
 _INPUT_ERRORS: tuple[type[BaseException], ...] = (DecodeError, OSError, TestnetError, ClientError)
 
 
-def run_guarded(command: click.Command, argv: list[str] | None) -> int:
+def run_guarded(command: click.Command, argv: list[str] | None, prog_name: str = "p2pcity") -> int:
+    """Run a click command; map every user-caused error to one line and an exit code."""
     try:
-        command.main(args=argv, prog_name="p2pcity", standalone_mode=False)
+        code = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.UsageError as exc:
@@ -48,7 +49,7 @@ def run_guarded(command: click.Command, argv: list[str] | None) -> int:
     except _INPUT_ERRORS as exc:
         click.echo(f"error: {exc}", err=True)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def fail(message: str) -> UserError:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from bootstrap.admission import Admission, from_genesis, parse_members, validators_url
-from bootstrap.config import BootstrapConfig, ConfigError
+from bootstrap.config import BootstrapConfig
 from bootstrap.node import published_addrs, status_line
+from p2pcity.config import ConfigError
 
 from .conftest import write_genesis
 

@@ -55,6 +55,7 @@ from p2pcity.types.consensus import (
 from tests.sim import builders
 from tests.sim.byzantine import BEHAVIOURS, Behaviour, Honest
 from tests.sim.scenario import Scenario
+from tests.sim.trace import describe
 
 _DELIVER, _TIMER, _FETCH, _CRASH, _RESTART = range(5)
 
@@ -212,7 +213,7 @@ class Simulation:
 
     def _handle(self, replica: Replica, event: Event) -> None:
         if self.trace:
-            self.trace(f"{self.now:>7} r{replica.index} v{replica.core.view} <- {_show(event)}")
+            self.trace(f"{self.now:>7} r{replica.index} v{replica.core.view} <- {describe(event)}")
         actions = replica.behaviour.on_event(event)
         limit = replica.crash_after_actions
         for i, action in enumerate(actions):
@@ -224,7 +225,7 @@ class Simulation:
 
     def _execute(self, replica: Replica, action: Action) -> None:
         if self.trace and not isinstance(action, SetTimer):
-            self.trace(f"{self.now:>7} r{replica.index} -> {_show(action)}")
+            self.trace(f"{self.now:>7} r{replica.index} -> {describe(action)}")
         if isinstance(action, Send):
             self._check_persisted(replica, action.message)
             for dst in self.by_key.get(action.to, ()):
@@ -388,35 +389,6 @@ class Simulation:
         ):
             return
         self._push(self.now + self._delay(), _DELIVER, requester, BlockFetched(block))
-
-
-def _show(item: object) -> str:
-    """A one-line description for traces."""
-    name = type(item).__name__
-    message = getattr(item, "message", None) or getattr(item, "proposal", None)
-    for attr in ("vote", "timeout", "tc", "block"):
-        message = message or getattr(item, attr, None)
-    if isinstance(message, Proposal):
-        b = message.block
-        tc = f" tc={message.tc.view}" if message.tc else ""
-        return f"{name} proposal v{b.view} h{b.height} {b.id.hex()[:8]} qc={b.justify.view}{tc}"
-    if isinstance(message, Block):
-        return f"{name} block v{message.view} h{message.height} {message.id.hex()[:8]}"
-    if isinstance(message, Vote):
-        return f"{name} vote v{message.view} {message.block_id.hex()[:8]} by {message.signer.hex()[:6]}"
-    if isinstance(message, Timeout):
-        return f"{name} timeout v{message.view} hqc={message.high_qc.view} by {message.signer.hex()[:6]}"
-    if message is not None and hasattr(message, "signatures"):
-        return f"{name} tc v{message.view} hqc={message.high_qc.view}"
-    if isinstance(item, Commit):
-        return f"Commit {[(b.height, b.id.hex()[:8]) for b in item.blocks]}"
-    if isinstance(item, PersistSafety):
-        s = item.state
-        return (
-            f"Persist voted={s.last_voted_view} timeout={s.last_timeout_view} "
-            f"lock={s.locked_qc.view} high={s.high_qc.view}"
-        )
-    return repr(item)[:120]
 
 
 def run(scenario: Scenario, **kwargs: Any) -> Result:
