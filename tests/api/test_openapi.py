@@ -73,7 +73,7 @@ def test_openapi_document_is_valid(node_url: str) -> None:
         assert path in spec["paths"], path
 
 
-def test_fuzzing_the_api_never_yields_a_server_error(node_url: str) -> None:
+def test_fuzzing_the_api_never_yields_a_server_error(node_url: str, tmp_path: Path) -> None:
     schemathesis = Path(sys.executable).parent / "schemathesis"
     result = subprocess.run(
         [
