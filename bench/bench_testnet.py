@@ -29,7 +29,7 @@ from p2pcity.crypto.keys import Identity, verify
 from p2pcity.testnet import Testnet
 from p2pcity.types.tx import RecordPut, Transaction
 
-CONFIG = {"consensus": {"base_timeout_ms": 2000, "max_block_txs": 5000, "min_block_interval_ms": 50}}
+CONFIG = {"consensus": {"base_timeout_ms": 2000, "max_block_txs": 5000}}
 
 
 def verify_ceiling() -> float:

@@ -50,7 +50,7 @@ class ConsensusSettings:
     max_block_txs: int = 5000
     # A leader waits this long for transactions before proposing an empty block.
     empty_block_interval_ms: int = 1000
-    min_block_interval_ms: int = 20
+    min_block_interval_ms: int = 100
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 CONSENSUS_TOPIC = "consensus"
 TX_TOPIC = "txs"
-BATCH_INTERVAL = 0.02
+BATCH_INTERVAL = 0.05
 MAX_BATCH = 1000
 REQUEST_TIMEOUT = 5.0
 

@@ -202,7 +202,7 @@ class Node:
 
     def status(self) -> dict[str, Any]:
         height = self.store.last_height() or 0
-        head = self.store.block_at(height)
+        head = self.block_at(height)
         return {
             "chain_id": self.chain_id,
             "district": self.config.district,
