@@ -17,28 +17,13 @@ from typing import Any
 import click
 
 from p2pcity.cli.errors import UserError
+from p2pcity.cli.options import KEY, NO_WAIT, NODE
 from p2pcity.client import Client, ClientError
 from p2pcity.crypto.keys import Identity, IdentityError, PublicIdentity
 from p2pcity.sharing import EnvelopeError, SharingError
 from p2pcity.sharing import client as sharing
 from p2pcity.sharing.http_blobs import Progress
 
-NODE = click.option(
-    "--node",
-    "node_url",
-    default="http://127.0.0.1:8700",
-    show_default=True,
-    envvar="P2PCITY_NODE",
-    help="API URL of any node (env P2PCITY_NODE).",
-)
-KEY = click.option(
-    "--key",
-    "key_file",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Your identity file.",
-)
-NO_WAIT = click.option("--no-wait", is_flag=True, help="Return once submitted instead of once committed.")
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 _ERRORS = (ClientError, SharingError, EnvelopeError, IdentityError)

@@ -9,24 +9,9 @@ from pathlib import Path
 import click
 
 from p2pcity.cli.errors import UserError
+from p2pcity.cli.options import KEY, NO_WAIT, NODE
 from p2pcity.client import Client, ClientError
 from p2pcity.crypto.keys import Identity
-
-NODE = click.option(
-    "--node",
-    "node_url",
-    default="http://127.0.0.1:8700",
-    show_default=True,
-    envvar="P2PCITY_NODE",
-    help="API URL of any node (env P2PCITY_NODE).",
-)
-KEY = click.option(
-    "--key",
-    "key_file",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Identity file that signs the transaction.",
-)
 
 
 @click.group("record")
@@ -46,7 +31,7 @@ def record() -> None:
 @KEY
 @NODE
 @click.option("--meta", "meta", multiple=True, help="KEY=VALUE metadata; repeatable.")
-@click.option("--no-wait", is_flag=True, help="Return once submitted instead of once committed.")
+@NO_WAIT
 @click.option("--json", "as_json", is_flag=True)
 def put(
     name: str, file: Path, key_file: Path, node_url: str, meta: tuple[str, ...], no_wait: bool, as_json: bool
