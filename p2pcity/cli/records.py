@@ -80,4 +80,5 @@ def _show(entry: dict[str, object], as_json: bool) -> None:
         click.echo(json.dumps(entry, indent=2))
         return
     for key in ("name", "version", "sha256", "size", "media_type", "height", "signer", "tx", "metadata"):
-        click.echo(f"{key:11} {entry.get(key)}")
+        value = entry.get(key)
+        click.echo(f"{key:11} {json.dumps(value) if isinstance(value, dict | list) else value}")
