@@ -72,6 +72,11 @@ def demo(directory: Path | None, keep: bool) -> None:
                 say("all four nodes stopped cleanly")
 
 
+def _settle(net: Testnet, writer: Client) -> None:
+    """Wait until every district has committed what ``writer``'s node has: reads go to other nodes."""
+    net.wait_for_height(int(writer.status()["height"]), timeout=60)
+
+
 def _story(net: Testnet, root: Path) -> None:
     registry, bank, court = (Client(net.nodes[i].api) for i in range(3))
     citizen, banker, judge = Identity.generate(), Identity.generate(), Identity.generate()
@@ -87,6 +92,7 @@ def _story(net: Testnet, root: Path) -> None:
         media_type="text/plain",
         metadata={"kind": "property-certificate"},
     )
+    _settle(net, registry)
     record = bank.record("land/riverside-7")
     say(
         f"committed in {time.monotonic() - started:.1f} s at height {record['height']}; "
@@ -107,10 +113,12 @@ def _story(net: Testnet, root: Path) -> None:
     step(4, "The citizen encrypts the certificate and registers it as a dataset (no plaintext leaves her)")
     put = sharing.put_data(registry, citizen, cert, "property certificate", tags=("land",))
     dataset_id = put.id
+    _settle(net, registry)
     say(f"dataset {dataset_id.hex()[:16]}… stored as ciphertext on the registry's node")
 
     step(5, "She grants the bank access: one key fragment per validator, any 2 of 4 suffice")
     granted = sharing.grant(registry, citizen, dataset_id, banker.public, purpose="mortgage")
+    _settle(net, registry)
     say(f"grant {granted.id.hex()[:16]}… committed")
 
     step(6, "The bank requests access (on chain), collects re-encrypted fragments, decrypts")
@@ -129,6 +137,7 @@ def _story(net: Testnet, root: Path) -> None:
 
     step(8, "The citizen revokes the bank's grant; the bank is refused from then on; the audit log")
     sharing.revoke(registry, citizen, dataset_id, banker.public)
+    _settle(net, registry)
     try:
         sharing.get_data(bank, banker, dataset_id, root / "bank-again.txt", grant_id=granted.id)
         say("UNEXPECTED: the bank still got the data")

@@ -35,6 +35,10 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testnet]:
         testnet.down()
 
 
+def _settle(net: Testnet, writer: Client, nodes: list[int]) -> None:
+    net.wait_for_height(int(writer.status()["height"]), timeout=60, nodes=nodes)
+
+
 def _files_containing(root: Path, needle: bytes) -> list[Path]:
     hits = []
     for dirpath, _, names in os.walk(root):
@@ -56,6 +60,7 @@ def test_share_refuse_survive_a_proxy_down_revoke_and_never_leak(net: Testnet, t
 
     dataset = sharing.put_data(entry, owner, original, "referral history").id
     granted = sharing.grant(entry, owner, dataset, bank.public, purpose="treatment")
+    _settle(net, entry, [0, 1, 2, 3])  # reads go to another node than the writes
 
     copy = tmp_path / "bank.txt"
     sharing.get_data(other, bank, dataset, copy, purpose="treatment")
@@ -72,6 +77,7 @@ def test_share_refuse_survive_a_proxy_down_revoke_and_never_leak(net: Testnet, t
     assert again.read_bytes() == original.read_bytes()
 
     sharing.revoke(entry, owner, dataset, bank.public)
+    _settle(net, entry, [0, 1, 2])
     with pytest.raises((SharingError, ClientError)):
         sharing.get_data(other, bank, dataset, tmp_path / "bank-revoked.txt", grant_id=granted.id)
 
