@@ -65,14 +65,15 @@ class Ledger:
 
     def verify_block(self, block: Block, parent: Block) -> bool:
         """Re-execute ``block`` on its parent's state; vote only if the state root matches."""
+        # Rule: a proposal from the future is refused (bounded clock drift between districts).
+        # Checked first: it is free, and execution is not.
+        if block.header.timestamp_ms > self.clock_ms() + MAX_CLOCK_DRIFT_MS:
+            log.warning("refusing block %s: timestamp too far in the future", block.id.hex()[:16])
+            return False
         try:
             self.execute(block, parent)
         except BlockError as exc:
             log.warning("refusing block %s at height %d: %s", block.id.hex()[:16], block.height, exc)
-            return False
-        # Rule: a proposal from the future is refused (bounded clock drift between districts).
-        if block.header.timestamp_ms > self.clock_ms() + MAX_CLOCK_DRIFT_MS:
-            log.warning("refusing block %s: timestamp too far in the future", block.id.hex()[:16])
             return False
         return True
 

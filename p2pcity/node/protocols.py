@@ -11,6 +11,7 @@ never raised into the node.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import trio
@@ -50,9 +51,32 @@ MAX_BATCH = 1000
 REQUEST_TIMEOUT = 5.0
 
 
+class _Decoded:
+    """What a gossip validator decoded, kept for the receiver so each message is decoded once.
+
+    py-libp2p runs the validator and then delivers the same bytes; decoding a
+    batch of a thousand transactions twice would double the hot path. Bounded:
+    entries whose delivery never comes (dropped, duplicate) age out.
+    """
+
+    LIMIT = 512
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[bytes, object] = OrderedDict()
+
+    def keep(self, data: bytes, value: object) -> None:
+        self._items[data] = value
+        if len(self._items) > self.LIMIT:
+            self._items.popitem(last=False)
+
+    def take(self, data: bytes) -> object | None:
+        return self._items.pop(data, None)
+
+
 class Protocols:
     def __init__(self, node: Node) -> None:
         self.node = node
+        self._decoded = _Decoded()
 
     def register(self) -> None:
         net = self.node.network
@@ -79,7 +103,7 @@ class Protocols:
             return Verdict.REJECT
         # Rule: the message decodes strictly (signatures are the core's to check, once).
         try:
-            decode_gossip(data)
+            self._decoded.keep(data, decode_gossip(data))
         except DecodeError:
             self.node.metrics.rejected_messages.labels("consensus").inc()
             return Verdict.REJECT
@@ -88,7 +112,7 @@ class Protocols:
     def _validate_txs(self, _topic: str, data: bytes, _origin: str) -> Verdict:
         # Rule: a batch decodes strictly; each transaction's signature is checked once, on arrival.
         try:
-            Batch.decode(data)
+            self._decoded.keep(data, Batch.decode(data))
         except BatchError:
             self.node.metrics.rejected_messages.labels("tx batch").inc()
             return Verdict.REJECT
@@ -101,10 +125,12 @@ class Protocols:
     ) -> None:
         driver = self.node.driver
         async for message in channel:
-            try:
-                decoded = decode_gossip(message.data)
-            except DecodeError:
-                continue
+            decoded = self._decoded.take(message.data)
+            if not isinstance(decoded, CompactProposal | Timeout | TimeoutCert):
+                try:
+                    decoded = decode_gossip(message.data)
+                except DecodeError:
+                    continue
             if isinstance(decoded, CompactProposal):
                 nursery.start_soon(self._complete_proposal, decoded, message.from_peer)
             elif isinstance(decoded, Timeout):
@@ -158,10 +184,13 @@ class Protocols:
 
     async def _tx_receiver(self, channel: trio.MemoryReceiveChannel[GossipMessage]) -> None:
         async for message in channel:
+            batch = self._decoded.take(message.data)
             try:
-                good, bad = Batch.decode(message.data).transactions()
+                if not isinstance(batch, Batch):
+                    batch = Batch.decode(message.data)
             except BatchError:
                 continue
+            good, bad = batch.transactions()
             refused = len(bad)
             for tx in good:
                 try:
