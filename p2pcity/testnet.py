@@ -183,7 +183,9 @@ class Testnet:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "p2pcity", "start", "--home", str(node.home)],
+                # -P: the working directory is not put on sys.path, so a folder holding a
+                # p2pcity/ checkout cannot shadow the installed package in the node process.
+                [sys.executable, "-P", "-m", "p2pcity", "start", "--home", str(node.home)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
