@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from p2pcity.net.config import PNET_WIRES
+
 
 class ConfigError(ValueError):
     """A missing, corrupt or invalid node configuration."""
@@ -35,6 +37,9 @@ class P2PSettings:
     announce: tuple[str, ...] = ()
     bootstrap: tuple[str, ...] = ()
     psk: str = ""  # 64 hex characters; empty: no private-network key
+    # The private-network wire: "spec" (libp2p pnet, as go/js speak it) or "py-libp2p-0.8.1"
+    # (the old non-standard one). No negotiation: every node of a chain uses the same.
+    pnet: str = "spec"
     static_peers: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -158,6 +163,8 @@ class NodeConfig:
         parse_host_port(self.api.listen, "api.listen")
         if self.p2p.psk and not re.fullmatch(r"[0-9a-fA-F]{64}", self.p2p.psk):
             raise ConfigError("p2p.psk must be 64 hex characters (32 bytes)")
+        if self.p2p.pnet not in PNET_WIRES:
+            raise ConfigError(f"p2p.pnet must be one of {', '.join(PNET_WIRES)}")
         c = self.consensus
         if not 50 <= c.base_timeout_ms <= c.max_timeout_ms:
             raise ConfigError("consensus.base_timeout_ms must be >= 50 and <= max_timeout_ms")

@@ -19,6 +19,7 @@ import multiaddr
 from p2pcity.net.errors import ConfigError
 
 PROTOCOL_VERSION = "1.0.0"
+PNET_WIRES = ("spec", "py-libp2p-0.8.1")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _CHAIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # py-libp2p 0.8.1 splits outbound pubsub RPCs at 1 MiB (rpc_queue.DefaultMaxMessageSize)
@@ -43,6 +44,10 @@ class NetConfig:
     """Addresses advertised to others instead of the listen addresses."""
     psk: str | None = None
     """Private-network key, 64 hex characters; every peer must share it."""
+    pnet: str = "spec"
+    """The private-network wire: "spec" (libp2p pnet: XSalsa20, 24-byte nonces, as go and
+    js speak it) or "py-libp2p-0.8.1" (its non-standard Salsa20 wire, for chains created
+    before the switch). Every node of a chain must use the same one."""
     allowed_peers: frozenset[str] = frozenset()
     """Initial allow-list; replace at runtime with ``Network.set_allowed_peers``."""
     bootstrap: Sequence[str] = ()
@@ -84,6 +89,8 @@ class NetConfig:
             raise ConfigError(f"chain_id {self.chain_id!r}: use 1-64 of [A-Za-z0-9._-]")
         if self.psk is not None:
             check_psk(self.psk)
+        if self.pnet not in PNET_WIRES:
+            raise ConfigError(f"pnet {self.pnet!r}: use one of {', '.join(PNET_WIRES)}")
         for addr in (*self.listen_addrs, *self.announce_addrs):
             parse_multiaddr(addr, "listen/announce address")
         if not self.listen_addrs:

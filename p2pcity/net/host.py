@@ -1,4 +1,4 @@
-"""Building the py-libp2p host: TCP + PSK + Noise (gated) + Yamux, nothing else."""
+"""Building the py-libp2p host: TCP + private network (pnet) + Noise (gated) + Yamux, nothing else."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from multiaddr import Multiaddr
 from p2pcity.net.config import NetConfig, parse_multiaddr
 from p2pcity.net.errors import NetError
 from p2pcity.net.gate import AllowList, GatedNoise
+from p2pcity.net.pnet import use_spec_pnet
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ def build_host(config: NetConfig, key_pair: KeyPair, allow: AllowList) -> IHost:
         # The defaults also offer TLS, SECIO and *plaintext*, and mplex.
         sec_opt={NOISE_PROTOCOL_ID: GatedNoise(key_pair, allow)},
         muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
-        psk=config.psk,
+        # The spec wire is installed on the swarm below; py-libp2p's own only on request.
+        psk=config.psk if config.pnet == "py-libp2p-0.8.1" else None,
         listen_addrs=[parse_multiaddr(a) for a in config.listen_addrs],
         connection_config=connection_config,
         announce_addrs=announce,
@@ -57,6 +59,8 @@ def build_host(config: NetConfig, key_pair: KeyPair, allow: AllowList) -> IHost:
         negotiate_timeout=max(1, int(config.stream_open_timeout)),
     )
     swarm: Any = host.get_network()
+    if config.psk is not None and config.pnet == "spec":
+        use_spec_pnet(swarm, config.psk)
     # py-libp2p 0.8.1: new_host() does not pass retry_config through; the
     # default 3 retries with back-off turn a wrong PSK into a ~40 s failure.
     # Our reconnect loop does the retrying, with its own back-off.

@@ -137,6 +137,7 @@ class Node:
             listen_addrs=(p2p.listen,),
             announce_addrs=p2p.announce,
             psk=p2p.psk or None,
+            pnet=p2p.pnet,
             allowed_peers=frozenset(self._allowed_peers()),
             bootstrap=tuple(p2p.bootstrap) or tuple(self.genesis.bootstrap),
             static_peers=static,
