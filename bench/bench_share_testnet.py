@@ -50,7 +50,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 dataset = sharing.put_data(owner_node, owner, source, f"{mb} MB").id
                 t1 = time.perf_counter()
-                sharing.grant(owner_node, owner, dataset, bank.public)
+                sharing.grant(owner_node, owner, dataset, bank.public, confirm=[grantee_node])
                 t2 = time.perf_counter()
                 sharing.get_data(grantee_node, bank, dataset, copy)
                 t3 = time.perf_counter()

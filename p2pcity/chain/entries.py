@@ -67,7 +67,7 @@ class AccessEntry:
     timestamp_ms: U64
     tx_hash: Hash
     granted: bool
-    reason: Text
+    reason: Text  # a p2pcity.chain.access.Refusal code; "" when granted
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from p2pcity.chain.access import describe, grant_refusal, possession_problem
 from p2pcity.chain.entries import (
     AccessEntry,
     DatasetEntry,
@@ -25,7 +26,9 @@ from p2pcity.chain.state import (
     VALIDATOR_SET,
     Overlay,
     access_key,
+    capsule_index,
     dataset_key,
+    delegating_key_index,
     district_key,
     grant_key,
     namespace_key,
@@ -40,6 +43,7 @@ from p2pcity.types.tx import (
     AccessGrant,
     AccessRequest,
     AccessRevoke,
+    DataCapsule,
     DatasetRegister,
     DistrictChange,
     RecordPut,
@@ -168,9 +172,21 @@ def apply_record_put(state: Overlay, ctx: TxContext, put: RecordPut) -> None:
 
 
 def apply_dataset_register(state: Overlay, ctx: TxContext, reg: DatasetRegister) -> None:
+    # Rule: the sender proves she holds the delegating key and the fragment-signing key.
+    problem = possession_problem(ctx.tx.chain_id, ctx.tx.sender, reg)
+    if problem is not None:
+        raise Rejected(problem)
+    capsule = decode(DataCapsule, reg.capsule, max_size=512)
+    # Rule: a capsule and a delegating key belong to one dataset only.
+    if state.state_get(delegating_key_index(capsule.delegating_key)) is not None:
+        raise Rejected("this delegating key is already registered for another dataset")
+    if state.state_get(capsule_index(capsule.capsule)) is not None:
+        raise Rejected("this capsule is already registered for another dataset")
     dataset_id = dataset_id_of(ctx.tx)
     entry = DatasetEntry(dataset_id, ctx.tx.sender, reg, ctx.height, ctx.timestamp_ms)
     state.put(dataset_key(dataset_id), encode(entry))
+    state.put(delegating_key_index(capsule.delegating_key), dataset_id)
+    state.put(capsule_index(capsule.capsule), dataset_id)
 
 
 def apply_access_grant(state: Overlay, ctx: TxContext, grant: AccessGrant) -> None:
@@ -178,13 +194,24 @@ def apply_access_grant(state: Overlay, ctx: TxContext, grant: AccessGrant) -> No
     # Rule: only the owner of an existing dataset can grant access to it.
     if raw is None:
         raise Rejected("no such dataset")
-    if decode(DatasetEntry, raw).owner != ctx.tx.sender:
+    dataset = decode(DatasetEntry, raw)
+    if dataset.owner != ctx.tx.sender:
         raise Rejected("only the dataset owner can grant access")
+    # Rule: the fragments are signed by the key the owner proved at registration.
+    if grant.verifying_key != dataset.dataset.verifying_key:
+        raise Rejected("the grant's verifying key is not the dataset's")
     vset = validator_set(state)
     holders = [k.validator for k in grant.kfrags]
     # Rule: one key fragment per current validator, so every proxy can serve its share.
     if len(set(holders)) != len(holders) or set(holders) != set(vset.validators):
         raise Rejected("a grant carries exactly one key fragment per current validator")
+    # Rule: each fragment is sealed to its validator's registered PRE key, and those keys are
+    # distinct: fragments all sealed to one node's key would let it serve alone.
+    registered = _pre_keys(state, holders)
+    if any(registered[k.validator] != k.pre_key for k in grant.kfrags):
+        raise Rejected("a key fragment is not sealed to its validator's registered PRE key")
+    if len(set(registered.values())) != len(holders):
+        raise Rejected("two validators share a PRE key: fragments would not be held apart")
     # Rule: the threshold must be reachable and more than nothing.
     if not 1 <= grant.threshold <= len(holders):
         raise Rejected(f"threshold {grant.threshold} outside 1..{len(holders)}")
@@ -192,6 +219,16 @@ def apply_access_grant(state: Overlay, ctx: TxContext, grant: AccessGrant) -> No
         raise Rejected("grant expires in the past")
     grant_id = grant_id_of(ctx.tx)
     state.put(grant_key(grant_id), encode(GrantEntry(grant_id, ctx.tx.sender, grant, ctx.height, 0, 0)))
+
+
+def _pre_keys(state: Overlay, accounts: list[bytes]) -> dict[bytes, bytes]:
+    found = {}
+    for account in accounts:
+        raw = state.state_get(district_key(account))
+        if raw is None:
+            raise Rejected("a validator of the set has no district entry")
+        found[account] = decode(DistrictEntry, raw).district.pre_key
+    return found
 
 
 def apply_access_revoke(state: Overlay, ctx: TxContext, revoke: AccessRevoke) -> None:
@@ -208,25 +245,12 @@ def apply_access_revoke(state: Overlay, ctx: TxContext, revoke: AccessRevoke) ->
     state.put(grant_key(revoke.grant_id), encode(revoked))
 
 
-def grant_refusal(entry: GrantEntry, grantee: bytes, timestamp_ms: int) -> str | None:
-    """Why a grant does not allow ``grantee`` an access at ``timestamp_ms``, or None if it does."""
-    if entry.grant.grantee != grantee:
-        return "wrong grantee"
-    if entry.revoked_height:
-        return f"grant revoked at height {entry.revoked_height}"
-    if entry.grant.expires_at_ms and timestamp_ms >= entry.grant.expires_at_ms:
-        return "grant expired"
-    if entry.grant.max_uses and entry.uses >= entry.grant.max_uses:
-        return "grant used up"
-    return None
-
-
 def apply_access_request(state: Overlay, ctx: TxContext, req: AccessRequest) -> str | None:
     raw = state.state_get(grant_key(req.grant_id))
     if raw is None:
         raise Rejected("no such grant")
     entry = decode(GrantEntry, raw)
-    refusal = grant_refusal(entry, ctx.tx.sender, ctx.timestamp_ms)
+    refusal = grant_refusal(entry, ctx.tx.sender, req.purpose, ctx.timestamp_ms)
     # Every request is on record, refused ones too: the audit log shows attempts.
     access = AccessEntry(
         entry.grant.dataset_id,
@@ -238,11 +262,11 @@ def apply_access_request(state: Overlay, ctx: TxContext, req: AccessRequest) -> 
         ctx.timestamp_ms,
         ctx.tx.hash,
         refusal is None,
-        refusal or "",
+        refusal.value if refusal is not None else "",
     )
     state.put(access_key(entry.grant.dataset_id, ctx.height, ctx.index), encode(access))
     if refusal is not None:
-        return refusal
+        return describe(refusal, entry)
     used = GrantEntry(
         entry.grant_id, entry.owner, entry.grant, entry.height, entry.revoked_height, entry.uses + 1
     )

@@ -10,6 +10,8 @@ Key layout (all keys are bytes; ``||`` is concatenation):
 ``r/`` || name              latest version of a record (``RecordEntry``)
 ``rv/`` || name || 0 || v   every version of a record, by 8-byte version
 ``ds/`` || dataset id       a dataset (``DatasetEntry``)
+``dk/`` || delegating key    the dataset registered with that delegating key
+``dc/`` || capsule          the dataset registered with that capsule
 ``g/`` || grant id          an access grant (``GrantEntry``)
 ``a/`` || dataset || h || i one access request (``AccessEntry``), the audit log
 ``x/`` || tx hash           the receipt of a committed transaction
@@ -126,6 +128,14 @@ def record_version_key(name: str, version: int) -> bytes:
 
 def dataset_key(dataset_id: bytes) -> bytes:
     return b"ds/" + dataset_id
+
+
+def delegating_key_index(delegating_key: bytes) -> bytes:
+    return b"dk/" + delegating_key
+
+
+def capsule_index(capsule: bytes) -> bytes:
+    return b"dc/" + capsule
 
 
 def grant_key(grant_id: bytes) -> bytes:

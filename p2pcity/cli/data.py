@@ -161,12 +161,19 @@ def _end_progress() -> None:
 @click.option("--purpose", default="", help="Why access is granted; recorded on chain.")
 @click.option("--max-uses", type=click.IntRange(min=0), default=0, show_default=True, help="0: unlimited.")
 @click.option("--threshold", type=click.IntRange(min=1), help="Proxies needed (default: f+1).")
+@click.option(
+    "--confirm-node",
+    "confirm_urls",
+    multiple=True,
+    help="Another node's API URL (repeat): f+1 distinct nodes in all must agree on the validators' keys.",
+)
 @NO_WAIT
 def grant(
     dataset_id: str,
     to: str,
     key_file: Path,
     node_url: str,
+    confirm_urls: tuple[str, ...],
     expires: str,
     purpose: str,
     max_uses: int,
@@ -176,11 +183,14 @@ def grant(
     """Grant --to access to DATASET_ID; prints the grant id.
 
     The re-encryption key is split among the current validators (any
-    --threshold of them serve a request); nobody else learns anything.
+    --threshold of them serve a request); nobody else learns anything. The
+    validators' PRE keys are taken only when --node and the --confirm-node
+    nodes (f+1 distinct ones in all) give the same answer.
     """
     dataset, grantee = _id(dataset_id), _public(to)
     expires_at = parse_expiry(expires, int(time.time() * 1000))
     identity = _identity(key_file)
+    confirm = [Client(url) for url in confirm_urls]
     with Client(node_url) as node:
         try:
             result = sharing.grant(
@@ -188,6 +198,7 @@ def grant(
                 identity,
                 dataset,
                 grantee,
+                confirm=confirm,
                 expires_at_ms=expires_at,
                 purpose=purpose,
                 max_uses=max_uses,
@@ -196,6 +207,9 @@ def grant(
             )
         except _ERRORS as exc:
             raise UserError(str(exc)) from exc
+        finally:
+            for other in confirm:
+                other.close()
     click.echo(result.id.hex())
     click.echo(_outcome(result.tx), err=True)
 

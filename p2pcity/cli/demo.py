@@ -117,7 +117,10 @@ def _story(net: Testnet, root: Path) -> None:
     say(f"dataset {dataset_id.hex()[:16]}… stored as ciphertext on the registry's node")
 
     step(5, "She grants the bank access: one key fragment per validator, any 2 of 4 suffice")
-    granted = sharing.grant(registry, citizen, dataset_id, banker.public, purpose="mortgage")
+    say("(she takes the validators' keys only when f+1 nodes agree on them; the grant names its purpose)")
+    granted = sharing.grant(
+        registry, citizen, dataset_id, banker.public, confirm=[bank, court], purpose="mortgage"
+    )
     _settle(net, registry)
     say(f"grant {granted.id.hex()[:16]}… committed")
 

@@ -81,6 +81,10 @@ class SharingHandle(Protocol):
 
     def committed_state(self) -> StateView: ...
 
+    def committed_time_ms(self) -> int:
+        """Block time of the last committed block (the serve window's clock)."""
+        ...
+
     def upload_offset(self, blob_hash: bytes) -> int:
         """Bytes of an interrupted upload of ``blob_hash`` kept so far (0 if none)."""
         ...
@@ -275,7 +279,7 @@ def _reencrypt_route(app: FastAPI, handle: SharingHandle) -> None:
             return _error(400, f"malformed re-encryption request: {exc}")
         state = handle.committed_state()
         # The rules every honest proxy applies, checked once here: no fan-out for what they'd refuse.
-        verdict = check_request(request, state, handle.chain_id, None)
+        verdict = check_request(request, state, handle.chain_id, None, handle.committed_time_ms())
         if isinstance(verdict, Refused):
             return _error(_STATUS.get(verdict.code, 403), verdict.reason, code=verdict.code.value)
         try:

@@ -16,22 +16,24 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from p2pcity.chain.access import Refusal, grant_refusal, possession_problem
 from p2pcity.chain.entries import DatasetEntry, GrantEntry
 from p2pcity.chain.handlers import dataset_id_of, grant_id_of
 from p2pcity.client import Client, ClientError
 from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.crypto.keys import Identity, PublicIdentity
-from p2pcity.sharing.datakey import SharingError, open_as_owner, seal_data_key
+from p2pcity.sharing.datakey import SharingError, dataset_body, open_as_owner
 from p2pcity.sharing.envelope import DEFAULT_CHUNK_SIZE, encrypt_file, new_data_key
 from p2pcity.sharing.grantee import recover_data_key
-from p2pcity.sharing.grants import build_grant
+from p2pcity.sharing.grants import build_grant, default_threshold
 from p2pcity.sharing.http_blobs import Progress, download, upload_blob
 from p2pcity.sharing.messages import ReencryptRequest
-from p2pcity.types.tx import AccessGrant, AccessRequest, AccessRevoke, DatasetRegister, Transaction
+from p2pcity.types.tx import AccessGrant, AccessRequest, AccessRevoke, Transaction
 
 _RETRYABLE = {"not-committed", "timeout", "unreachable"}
 
@@ -71,13 +73,29 @@ def _entry(client: Client, path: str, cls: type[Any]) -> Any:
 
 
 def dataset_entry(client: Client, dataset_id: bytes) -> DatasetEntry:
+    """The dataset's ledger entry, checked: its id, and the owner's proofs over its fields.
+
+    A node that swaps the capsule, data key, ciphertext hash or verifying key
+    of an owner's dataset is caught here (it cannot sign for her keys).
+    """
     entry: DatasetEntry = _entry(client, f"/datasets/{dataset_id.hex()}/entry", DatasetEntry)
+    if entry.dataset_id != dataset_id:
+        raise SharingError(f"node {client.url} answered with another dataset than {dataset_id.hex()[:16]}")
+    problem = possession_problem(_chain_id(client), entry.owner, entry.dataset)
+    if problem is not None:
+        raise SharingError(f"node {client.url} sent a dataset entry that does not verify: {problem}")
     return entry
 
 
 def grant_entry(client: Client, grant_id: bytes) -> GrantEntry:
     entry: GrantEntry = _entry(client, f"/grants/{grant_id.hex()}/entry", GrantEntry)
+    if entry.grant_id != grant_id:
+        raise SharingError(f"node {client.url} answered with another grant than {grant_id.hex()[:16]}")
     return entry
+
+
+def _chain_id(client: Client) -> str:
+    return str(client.status()["chain_id"])
 
 
 # --- owner ------------------------------------------------------------------
@@ -102,16 +120,52 @@ def put_data(
         with open(path, "rb") as src, open(sealed_path, "wb") as dst:
             sealed = encrypt_file(src, dst, data_key, chunk_size)
         holder = upload_blob(client, sealed_path, sealed.ciphertext_hash, sealed.size, progress=progress)
-    capsule, sealed_key = seal_data_key(identity, data_key, sealed.ciphertext_hash)
-    body = DatasetRegister(
-        capsule, sealed_key, sealed.ciphertext_hash, sealed.size, title, schema, tags, (holder,)
+    body = dataset_body(
+        identity,
+        _chain_id(client),
+        data_key,
+        sealed.ciphertext_hash,
+        sealed.size,
+        title,
+        schema=schema,
+        tags=tags,
+        holders=(holder,),
     )
     tx, result = _send(client, identity, body, wait)
     return Submitted(dataset_id_of(tx), result)
 
 
-def validator_keys(client: Client) -> dict[bytes, bytes]:
-    """Current validators' accounts -> PRE keys, as the node's committed state has them."""
+def validator_keys(nodes: Sequence[Client]) -> dict[bytes, bytes]:
+    """Current validators' accounts -> PRE keys, as f+1 distinct nodes agree they are committed.
+
+    One node could lie (every key its own: then it alone, with a revoked
+    grantee, would hold ``threshold`` fragments), so the owner asks several
+    and refuses on any disagreement or with fewer than f+1 distinct nodes
+    (distinct by node id): at least one of f+1 is honest. The light client of
+    issue 13 replaces this with proofs. The ledger also refuses fragments not
+    sealed to the registered keys, whatever a node told the owner.
+    """
+    answers: dict[str, dict[bytes, bytes]] = {}
+    for node in nodes:
+        node_id = str(node.status().get("node_id", node.url))
+        answers.setdefault(node_id, _validator_keys_of(node))
+    distinct = {tuple(sorted(a.items())) for a in answers.values()}
+    if len(distinct) > 1:
+        raise SharingError(
+            f"nodes disagree about the validators' PRE keys ({', '.join(sorted(answers))}): "
+            "one of them is lying or behind; not granting"
+        )
+    keys = next(iter(answers.values()))
+    need = default_threshold(len(keys))  # f + 1
+    if len(answers) < need:
+        raise SharingError(
+            f"the validators' PRE keys need the same answer from {need} distinct nodes, got {len(answers)}: "
+            "give more nodes (--confirm-node)"
+        )
+    return keys
+
+
+def _validator_keys_of(client: Client) -> dict[bytes, bytes]:
     info = client.get("/validators")
     pre = {d["account"]: d["pre_key"] for d in info["districts"]}
     missing = [v for v in info["validators"] if v not in pre]
@@ -126,18 +180,21 @@ def grant(
     dataset_id: bytes,
     grantee: PublicIdentity,
     *,
+    confirm: Sequence[Client] = (),
     expires_at_ms: int = 0,
     purpose: str = "",
     max_uses: int = 0,
     threshold: int | None = None,
     wait: bool = True,
 ) -> Submitted:
+    """Grant ``grantee`` access; the validators' keys must agree across ``client`` and ``confirm``."""
     dataset = dataset_entry(client, dataset_id)
     body: AccessGrant = build_grant(
         identity,
+        _chain_id(client),
         dataset,
         grantee,
-        validator_keys(client),
+        validator_keys([client, *confirm]),
         threshold=threshold,
         expires_at_ms=expires_at_ms,
         purpose=purpose,
@@ -147,32 +204,38 @@ def grant(
     return Submitted(grant_id_of(tx), result)
 
 
-def live_grants(client: Client, dataset_id: bytes, grantee: bytes, now_ms: int) -> list[dict[str, Any]]:
-    """Grants to ``grantee`` that are not revoked, expired or used up, newest first."""
+def grants_to(client: Client, dataset_id: bytes, grantee: bytes) -> list[GrantEntry]:
+    """Every grant on ``dataset_id`` naming ``grantee``, as ledger entries, newest first."""
     views = client.get(f"/datasets/{dataset_id.hex()}/grants")
-    live = [
+    found = [grant_entry(client, bytes.fromhex(g["id"])) for g in views if g["grantee"] == grantee.hex()]
+    return sorted(
+        (g for g in found if g.grant.dataset_id == dataset_id and g.grant.grantee == grantee),
+        key=lambda g: -g.height,
+    )
+
+
+def live_grants(
+    client: Client, dataset_id: bytes, grantee: bytes, now_ms: int, purpose: str = ""
+) -> list[GrantEntry]:
+    """Grants that allow ``grantee`` an access for ``purpose`` now, by the ledger's own rule."""
+    return [
         g
-        for g in views
-        if g["grantee"] == grantee.hex()
-        and not g["revoked_height"]
-        and (not g["expires_at_ms"] or g["expires_at_ms"] > now_ms)
-        and (not g["max_uses"] or g["uses"] < g["max_uses"])
+        for g in grants_to(client, dataset_id, grantee)
+        if grant_refusal(g, grantee, purpose, now_ms) is None
     ]
-    return sorted(live, key=lambda g: -int(g["height"]))
 
 
 def revoke(
     client: Client, identity: Identity, dataset_id: bytes, grantee: PublicIdentity, *, wait: bool = True
 ) -> list[Submitted]:
-    """Revoke every live grant on ``dataset_id`` to ``grantee``."""
-    found = live_grants(client, dataset_id, grantee.signing_key, int(time.time() * 1000))
+    """Revoke every grant on ``dataset_id`` to ``grantee`` that is not revoked yet."""
+    found = [g for g in grants_to(client, dataset_id, grantee.signing_key) if not g.revoked_height]
     if not found:
-        raise SharingError("no live grant to this grantee on this dataset")
+        raise SharingError("no unrevoked grant to this grantee on this dataset")
     out = []
     for g in found:
-        grant_id = bytes.fromhex(g["id"])
-        _, result = _send(client, identity, AccessRevoke(grant_id), wait)
-        out.append(Submitted(grant_id, result))
+        _, result = _send(client, identity, AccessRevoke(g.grant_id), wait)
+        out.append(Submitted(g.grant_id, result))
     return out
 
 
@@ -192,7 +255,12 @@ def audit(client: Client, dataset_id: bytes) -> dict[str, Any]:
 def collect(
     client: Client, request: ReencryptRequest, attempts: int = 4, pause: float = 0.5
 ) -> dict[str, Any]:
-    """POST /reencrypt, retrying while proxies lag behind the commit or are briefly unreachable."""
+    """POST /reencrypt, retrying while proxies lag behind the commit or are briefly unreachable.
+
+    Fragments add up across attempts: a proxy serves a request once, so one
+    that answered a first attempt refuses the next (``already-served``).
+    """
+    cfrags: dict[str, str] = {}
     for attempt in range(attempts):
         try:
             reply: dict[str, Any] = client.post("/reencrypt", {"request": encode(request).hex()})
@@ -200,7 +268,10 @@ def collect(
             if exc.status != 409 or attempt == attempts - 1:  # 409: not committed on this node yet
                 raise
         else:
-            codes = {f["code"] for f in reply["failures"]}
+            cfrags.update({c["proxy"]: c["cfrag"] for c in reply["cfrags"]})
+            reply["cfrags"] = [{"proxy": p, "cfrag": c} for p, c in cfrags.items()]
+            reply["complete"] = len(cfrags) >= int(reply["threshold"])
+            codes = {f["code"] for f in reply["failures"] if f["proxy"] not in cfrags}
             if reply["complete"] or not codes & _RETRYABLE or attempt == attempts - 1:
                 return reply
         time.sleep(pause)
@@ -230,17 +301,29 @@ def get_data(
     """
     dataset = dataset_entry(client, dataset_id)
     rejected: list[str] = []
-    if dataset.owner == identity.signer.public_key:
+    me = identity.signer.public_key
+    if dataset.owner == me:
         key, grant_id = open_as_owner(identity, dataset.dataset), None
     else:
+        now_ms = int(time.time() * 1000)
         if grant_id is None:
-            found = live_grants(client, dataset_id, identity.signer.public_key, int(time.time() * 1000))
+            found = live_grants(client, dataset_id, me, now_ms, purpose)
             if not found:
-                raise SharingError("you hold no live grant on this dataset (revoked, expired or used up?)")
-            grant_id = bytes.fromhex(found[0]["id"])
+                raise SharingError(
+                    "you hold no live grant on this dataset for this purpose (revoked, expired, used up?)"
+                )
+            grant_id = found[0].grant_id
         entry = grant_entry(client, grant_id)
-        chain_id = str(client.status()["chain_id"])
+        if entry.grant.dataset_id != dataset_id:
+            raise SharingError("that grant is for another dataset")
+        if entry.grant.verifying_key != dataset.dataset.verifying_key:
+            raise SharingError("the grant's verifying key is not the dataset's: the node's entries disagree")
+        chain_id = _chain_id(client)
         if request_tx is None:
+            # The ledger would refuse (and count nothing): say why before spending a transaction.
+            code = grant_refusal(entry, me, purpose, now_ms)
+            if code is not None and code is not Refusal.WRONG_GRANTEE:
+                raise SharingError(f"the grant does not allow this access: {code.value}")
             tx, _ = _send(client, identity, AccessRequest(grant_id, purpose), wait=True)
             request_tx = tx.hash
         reply = collect(client, ReencryptRequest.sign(identity.signer, chain_id, grant_id, request_tx))

@@ -29,26 +29,19 @@ the 32-byte data key under that capsule (72 bytes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, replace
 
-from p2pcity.codec import DecodeError, Len, decode, encode
+from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.crypto import umbral
 from p2pcity.crypto.hashing import tagged_hash
 from p2pcity.crypto.keys import Identity
-from p2pcity.types.tx import DatasetRegister, PreKey
+from p2pcity.types.tx import PRE_SIGNATURE_SIZE, DataCapsule, DatasetRegister, possession_message
 
 _FACTORY_TAG = b"p2pcity/sharing/owner-keys/v1"
 
 
 class SharingError(ValueError):
     """Data sharing cannot proceed: bad keys, a malformed capsule, too few valid fragments..."""
-
-
-@dataclass(frozen=True, slots=True)
-class DataCapsule:
-    delegating_key: PreKey
-    capsule: Annotated[bytes, Len(umbral.CAPSULE_SIMPLE_SIZE)]
 
 
 def _factory(identity: Identity) -> umbral.SecretKeyFactory:
@@ -71,6 +64,50 @@ def seal_data_key(
     capsule, sealed = umbral.encrypt(public, data_key, rng)
     field = DataCapsule(public.to_bytes(), capsule.to_bytes_simple())
     return encode(field), sealed
+
+
+def dataset_body(
+    identity: Identity,
+    chain_id: str,
+    data_key: bytes,
+    ciphertext_hash: bytes,
+    size: int,
+    title: str,
+    *,
+    schema: str = "",
+    tags: tuple[str, ...] = (),
+    holders: tuple[str, ...] = (),
+    rng: umbral.RandomBytes | None = None,
+) -> DatasetRegister:
+    """A ``dataset.register`` body with both proofs of possession, for ``identity`` on ``chain_id``."""
+    capsule, sealed_key = seal_data_key(identity, data_key, ciphertext_hash, rng)
+    signer = kfrag_signer(identity)
+    blank = bytes(PRE_SIGNATURE_SIZE)
+    body = DatasetRegister(
+        capsule,
+        sealed_key,
+        ciphertext_hash,
+        size,
+        title,
+        schema,
+        tags,
+        holders,
+        signer.verifying_key().to_bytes(),
+        blank,
+        blank,
+    )
+    return prove_possession(identity, chain_id, body)
+
+
+def prove_possession(identity: Identity, chain_id: str, body: DatasetRegister) -> DatasetRegister:
+    """``body`` with the delegating key's and the verifying key's signatures over its fields."""
+    message = possession_message(chain_id, identity.signer.public_key, body)
+    secret = delegating_key(identity, body.ciphertext_hash)
+    return replace(
+        body,
+        possession=umbral.Signer(secret).sign(message).to_bytes(),
+        signer_proof=kfrag_signer(identity).sign(message).to_bytes(),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,19 +4,48 @@ One key fragment per current validator, each sealed to that validator's PRE
 key (``umbral.encrypt_to``), so the grant can ride on chain in the open: a
 proxy opens only its own fragment, and fewer than ``threshold`` proxies
 together can neither re-encrypt nor learn anything of the data key.
+
+Each fragment is sealed with :func:`kfrag_binding` as associated data: the
+chain, the dataset, the grantee and her PRE key, the verifying key, the
+threshold, expiry, use limit and purpose, and the validator and its key. A
+proxy opens its fragment only with the binding recomputed from the
+committed grant, so a sealed fragment lifted into any other grant (another
+dataset, another grantee, no expiry, no limit) does not open.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from p2pcity.chain import queries
 from p2pcity.chain.entries import DatasetEntry
 from p2pcity.chain.state import StateView
 from p2pcity.crypto import umbral
+from p2pcity.crypto.hashing import tagged_hash
 from p2pcity.crypto.keys import Identity, PublicIdentity
 from p2pcity.sharing.datakey import SharingError, kfrag_signer, owner_delegating_key
 from p2pcity.types.tx import AccessGrant, SealedKeyFrag
+
+_BINDING_DOMAIN = b"p2pcity/kfrag-binding/v1"
+
+
+def kfrag_binding(chain_id: str, grant: AccessGrant, validator: bytes, pre_key: bytes) -> bytes:
+    """The associated data a grant's fragment for ``validator`` is sealed with."""
+    return tagged_hash(
+        _BINDING_DOMAIN,
+        chain_id.encode(),
+        grant.dataset_id,
+        grant.grantee,
+        grant.grantee_pre_key,
+        grant.verifying_key,
+        grant.threshold.to_bytes(4, "big"),
+        grant.expires_at_ms.to_bytes(8, "big"),
+        grant.max_uses.to_bytes(8, "big"),
+        grant.purpose.encode(),
+        validator,
+        pre_key,
+    )
 
 
 def default_threshold(proxies: int) -> int:
@@ -37,6 +66,7 @@ def proxy_keys(state: StateView) -> dict[bytes, bytes]:
 
 def build_grant(
     owner: Identity,
+    chain_id: str,
     dataset: DatasetEntry,
     grantee: PublicIdentity,
     proxies: Mapping[bytes, bytes],
@@ -47,11 +77,12 @@ def build_grant(
     max_uses: int = 0,
     rng: umbral.RandomBytes | None = None,
 ) -> AccessGrant:
-    """An ``access.grant`` body letting ``grantee`` open ``dataset`` through ``proxies``.
+    """An ``access.grant`` body letting ``grantee`` open ``dataset`` through ``proxies`` on ``chain_id``.
 
     ``proxies`` maps each current validator's account to its PRE public key
-    (:func:`proxy_keys`). Raises :class:`SharingError` for anything the owner
-    can get wrong before the ledger would refuse it.
+    (:func:`proxy_keys`, or the client's agreed answer of f+1 nodes). Raises
+    :class:`SharingError` for anything the owner can get wrong before the
+    ledger would refuse it.
     """
     if dataset.owner != owner.signer.public_key:
         raise SharingError("only the dataset's owner can grant access to it")
@@ -68,21 +99,31 @@ def build_grant(
     except umbral.UmbralError as exc:
         raise SharingError(f"invalid PRE public key: {exc}") from exc
     signer = kfrag_signer(owner)
+    verifying_key = signer.verifying_key().to_bytes()
+    if verifying_key != dataset.dataset.verifying_key:
+        raise SharingError("this identity's fragment signer is not the one the dataset names")
     # Both keys signed: a proxy checks its fragment was made for exactly this
     # owner -> grantee pair, and the grantee checks the same of each cfrag.
     kfrags = umbral.generate_kfrags(delegating, receiving, signer, t, n, True, True, rng)
-    sealed = tuple(
-        SealedKeyFrag(account, umbral.encrypt_to(pre, kfrag.to_bytes(), rng))
-        for (account, pre), kfrag in zip(recipients, kfrags, strict=True)
-    )
-    return AccessGrant(
+    terms = AccessGrant(
         dataset_id=dataset.dataset_id,
         grantee=grantee.signing_key,
         grantee_pre_key=grantee.pre_key,
-        verifying_key=signer.verifying_key().to_bytes(),
+        verifying_key=verifying_key,
         threshold=t,
-        kfrags=sealed,
+        kfrags=(),
         expires_at_ms=expires_at_ms,
         max_uses=max_uses,
         purpose=purpose,
     )
+    sealed = tuple(
+        SealedKeyFrag(
+            account,
+            pre.to_bytes(),
+            umbral.encrypt_to(
+                pre, kfrag.to_bytes(), rng, kfrag_binding(chain_id, terms, account, pre.to_bytes())
+            ),
+        )
+        for (account, pre), kfrag in zip(recipients, kfrags, strict=True)
+    )
+    return replace(terms, kfrags=sealed)

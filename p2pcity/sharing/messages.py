@@ -3,7 +3,7 @@
 Re-encryption (``/p2pcity/<chain>/reencrypt/1.0.0``, one request, one reply):
 the grantee's :class:`ReencryptRequest` goes to every proxy of the grant, each
 answers with a :class:`ReencryptResponse` holding either a capsule fragment
-or a refusal code from :class:`Refusal` with a human-readable reason.
+or a refusal code from :class:`Refusal` (``p2pcity.chain.access``) with a human-readable reason.
 
 Blob transfer (``/p2pcity/<chain>/blob/1.0.0``, streamed reply): a
 :class:`BlobRequest` names a blob and the offset to start from; the reply is
@@ -14,9 +14,9 @@ frames of at most the server's chunk size.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated
 
+from p2pcity.chain.access import Refusal
 from p2pcity.codec import U64, Hash, MaxLen, Name, PublicKey, Signature, Text
 from p2pcity.crypto.hashing import tagged_hash
 from p2pcity.crypto.keys import SigningKey
@@ -25,22 +25,16 @@ REENCRYPT_PROTOCOL = "reencrypt"
 BLOB_PROTOCOL = "blob"
 _REENCRYPT_DOMAIN = b"p2pcity/reencrypt-request/v1"
 
-
-class Refusal(StrEnum):
-    """Why a proxy did not re-encrypt; stable codes for clients and metrics."""
-
-    MALFORMED = "malformed"  # the request does not decode
-    NO_GRANT = "no-grant"  # no such grant in the committed state
-    BAD_SIGNATURE = "bad-signature"  # not signed by the grant's grantee for this chain
-    NOT_A_PROXY = "not-a-proxy"  # the grant holds no key fragment for this validator
-    REVOKED = "revoked"  # the grant is revoked as of the committed state
-    NOT_COMMITTED = "not-committed"  # the access.request is not (yet) in a committed block
-    REQUEST_FAILED = "request-failed"  # committed, but not a successful request under this grant
-    WRONG_GRANTEE = "wrong-grantee"  # the request was made by someone other than the grantee
-    EXPIRED = "expired"  # the grant had expired at the request's block time
-    USED_UP = "used-up"  # the request came after the grant's last allowed use
-    BAD_KFRAG = "bad-kfrag"  # this proxy's key fragment does not open or verify
-    BAD_DATASET = "bad-dataset"  # the dataset's capsule is malformed
+__all__ = [
+    "BLOB_PROTOCOL",
+    "REENCRYPT_PROTOCOL",
+    "BlobHeader",
+    "BlobRequest",
+    "ReencryptRequest",
+    "ReencryptResponse",
+    "Refusal",
+    "request_message",
+]
 
 
 def request_message(chain_id: str, grant_id: bytes, request_tx: bytes) -> bytes:

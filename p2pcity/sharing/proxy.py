@@ -1,34 +1,60 @@
 """The proxy: a validator deciding whether to re-encrypt, and doing it.
 
-Pure given its inputs: a request, a committed state view, the validator's
-identity (and an optional rng). No I/O, no clock: "expired" is judged at the
-request's block time, which the ledger recorded; "revoked" at the committed
-state the caller passes in, so an honest proxy refuses from the revoke's
-height on.
+Pure given its inputs: a request, a committed state view, the block time of
+that state (``now_ms``), the validator's identity, a log of the requests it
+served (an optional rng). No I/O, no clock: "expired" is judged at the
+request's block time, which the ledger recorded; "revoked" and "window
+closed" at the committed state and time the caller passes in, so an honest
+proxy refuses from the revoke's height on and once the window is over.
 
 The ledger already judged the grant when it executed the ``access.request``
-and counted the use then; the proxy's job is to serve exactly the requests
-the ledger granted, and only to the grantee. A proxy never sees the data key
-or the data: it holds one key fragment and returns one capsule fragment,
-which is useless without the grantee's secret key and ``threshold - 1``
-others.
+(with :func:`p2pcity.chain.access.grant_refusal`) and counted the use then;
+the proxy serves exactly the requests the ledger granted, re-judged with
+the same function, once each, and only to the grantee. It opens its key
+fragment only with the binding recomputed from the committed grant. A proxy
+never sees the data key or the data: it holds one key fragment and returns
+one capsule fragment, which is useless without the grantee's secret key and
+``threshold - 1`` others.
 """
 
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 from p2pcity.chain import queries
+from p2pcity.chain.access import SERVE_WINDOW_MS, Refusal, grant_refusal
 from p2pcity.chain.entries import AccessEntry, DatasetEntry, GrantEntry
 from p2pcity.chain.state import StateView, access_key
 from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.crypto import umbral
 from p2pcity.crypto.keys import Identity, verify
 from p2pcity.sharing.datakey import SharingError, read_capsule
-from p2pcity.sharing.messages import ReencryptRequest, ReencryptResponse, Refusal, request_message
+from p2pcity.sharing.grants import kfrag_binding
+from p2pcity.sharing.messages import ReencryptRequest, ReencryptResponse, request_message
 
 MAX_REQUEST_SIZE = 1024
+
+
+class ServedLog(Protocol):
+    """The requests a proxy has served; the node keeps it on disk, so a restart does not
+    make a request servable again."""
+
+    def served(self, request_tx: bytes) -> bool: ...
+
+    def mark(self, request_tx: bytes) -> None: ...
+
+
+class MemoryServedLog:
+    def __init__(self) -> None:
+        self.requests: set[bytes] = set()
+
+    def served(self, request_tx: bytes) -> bool:
+        return request_tx in self.requests
+
+    def mark(self, request_tx: bytes) -> None:
+        self.requests.add(request_tx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,21 +71,21 @@ class Work:
     dataset: DatasetEntry
     access: AccessEntry
     sealed_kfrag: bytes | None  # this proxy's sealed fragment; None when checked for no proxy
+    pre_key: bytes | None  # the PRE key the grant says that fragment is sealed to
 
 
-# The ledger's reasons for a refused access.request (handlers.grant_refusal), as codes.
-_LEDGER_REASONS = (
-    ("wrong grantee", Refusal.WRONG_GRANTEE),
-    ("grant revoked", Refusal.REVOKED),
-    ("grant expired", Refusal.EXPIRED),
-    ("grant used up", Refusal.USED_UP),
-)
+def _ledger_code(reason: str) -> Refusal:
+    try:
+        return Refusal(reason)
+    except ValueError:
+        return Refusal.REQUEST_FAILED
 
 
 def check_request(
-    request: ReencryptRequest, state: StateView, chain_id: str, proxy: bytes | None
+    request: ReencryptRequest, state: StateView, chain_id: str, proxy: bytes | None, now_ms: int
 ) -> Work | Refused:
-    """Whether the committed ``state`` allows re-encrypting ``request`` (for ``proxy``, if given)."""
+    """Whether the committed ``state`` at block time ``now_ms`` allows re-encrypting ``request``
+    (for ``proxy``, if given)."""
     entry = queries.grant(state, request.grant_id)
     # Rule: the grant must exist in the committed state.
     if entry is None:
@@ -68,14 +94,14 @@ def check_request(
     # Rule: only the grantee may ask, for this chain, this grant and this request.
     message = request_message(chain_id, request.grant_id, request.request_tx)
     if not verify(grant.grantee, message, request.signature):
-        return Refused(Refusal.BAD_SIGNATURE, "request is not signed by the grant's grantee")
-    sealed = None
+        return Refused(Refusal.BAD_SIGNATURE, "request is not signed by the grant's grantee for this request")
+    sealed = pre_key = None
     if proxy is not None:
         # Rule: a proxy serves only grants that gave it a key fragment.
-        mine = [k.sealed for k in grant.kfrags if k.validator == proxy]
+        mine = [k for k in grant.kfrags if k.validator == proxy]
         if not mine:
             return Refused(Refusal.NOT_A_PROXY, "this validator holds no key fragment of the grant")
-        sealed = mine[0]
+        sealed, pre_key = mine[0].sealed, mine[0].pre_key
     # Rule: a revoked grant is refused from the revoke's committed height on.
     if entry.revoked_height:
         return Refused(Refusal.REVOKED, f"grant revoked at height {entry.revoked_height}")
@@ -89,21 +115,24 @@ def check_request(
     if access is None or access.tx_hash != request.request_tx or access.grant_id != request.grant_id:
         detail = f": {receipt.error}" if receipt.error else ""
         return Refused(Refusal.REQUEST_FAILED, f"not an access request under this grant{detail}")
-    # Rule: the request was made by the grantee herself.
-    if access.grantee != grant.grantee:
-        return Refused(Refusal.WRONG_GRANTEE, "the access request was made by someone else")
-    # Rule: the ledger granted it (not expired, revoked or used up at its block); its use is counted.
+    # Rule: the ledger granted it; its refusal code is the proxy's.
     if not (receipt.ok and access.granted):
-        reason = access.reason or receipt.error
-        code = next((c for text, c in _LEDGER_REASONS if reason.startswith(text)), Refusal.REQUEST_FAILED)
-        return Refused(code, f"the ledger refused the access request: {reason}")
-    # Rule: expiry is judged at the request's block time (the ledger did; checked again, cheaply).
-    if grant.expires_at_ms and access.timestamp_ms >= grant.expires_at_ms:
-        return Refused(Refusal.EXPIRED, "grant had expired when the request was committed")
+        return Refused(_ledger_code(access.reason), f"the ledger refused the access request: {receipt.error}")
+    # Rule: the grant still allows it, judged by the ledger's own rule at the request's block time.
+    code = grant_refusal(entry, access.grantee, access.purpose, access.timestamp_ms, counted=True)
+    if code is not None:
+        return Refused(code, f"the grant does not allow this request: {code.value}")
+    # Rule: one use, one window: a committed request is served only shortly after its commit.
+    if now_ms - access.timestamp_ms > SERVE_WINDOW_MS:
+        return Refused(
+            Refusal.WINDOW_CLOSED,
+            f"the request was committed {(now_ms - access.timestamp_ms) // 1000} s ago; "
+            f"it is served for {SERVE_WINDOW_MS // 1000} s: make a new request",
+        )
     dataset = queries.dataset(state, grant.dataset_id)
     if dataset is None:
         return Refused(Refusal.BAD_DATASET, "the grant's dataset is not in the state")
-    return Work(entry, dataset, access, sealed)
+    return Work(entry, dataset, access, sealed, pre_key)
 
 
 class Proxy:
@@ -114,12 +143,15 @@ class Proxy:
         identity: Identity,
         chain_id: str,
         *,
+        served: ServedLog | None = None,
         cache_size: int = 4096,
         rng: umbral.RandomBytes | None = None,
     ) -> None:
         self.account = identity.signer.public_key
+        self.pre_key = identity.public.pre_key
         self.chain_id = chain_id
         self._secret = umbral.SecretKey.from_bytes(identity.pre_secret)
+        self._served = served if served is not None else MemoryServedLog()
         self._rng = rng
         # grant id -> verified fragment, or why it is unusable (a bad fragment stays bad).
         self._kfrags: OrderedDict[bytes, umbral.VerifiedKeyFrag | str] = OrderedDict()
@@ -127,10 +159,15 @@ class Proxy:
         self.served = 0
         self.refused: Counter[str] = Counter()
 
-    def answer(self, request: ReencryptRequest, state: StateView) -> ReencryptResponse:
-        verdict = check_request(request, state, self.chain_id, self.account)
+    def answer(self, request: ReencryptRequest, state: StateView, now_ms: int) -> ReencryptResponse:
+        verdict = check_request(request, state, self.chain_id, self.account, now_ms)
         if isinstance(verdict, Refused):
             return self._refuse(verdict.code, verdict.reason)
+        # Rule: each committed request is re-encrypted once per proxy (one use, one answer).
+        if self._served.served(request.request_tx):
+            return self._refuse(
+                Refusal.ALREADY_SERVED, "this proxy already served this request: make a new one"
+            )
         try:
             opened = read_capsule(verdict.dataset.dataset)
         except SharingError as exc:
@@ -139,16 +176,17 @@ class Proxy:
         if isinstance(kfrag, str):
             return self._refuse(Refusal.BAD_KFRAG, kfrag)
         cfrag = umbral.reencrypt(opened.capsule, kfrag, self._rng)
+        self._served.mark(request.request_tx)  # before the fragment leaves: a crash cannot re-serve
         self.served += 1
         return ReencryptResponse(self.account, cfrag.to_bytes(), "", "")
 
-    def answer_bytes(self, data: bytes, state: StateView) -> bytes:
+    def answer_bytes(self, data: bytes, state: StateView, now_ms: int) -> bytes:
         """The wire form: request bytes in, response bytes out; never raises on bad input."""
         try:
             request = decode(ReencryptRequest, data, max_size=MAX_REQUEST_SIZE)
         except DecodeError as exc:
             return encode(self._refuse(Refusal.MALFORMED, str(exc)))
-        return encode(self.answer(request, state))
+        return encode(self.answer(request, state, now_ms))
 
     def _refuse(self, code: Refusal, reason: str) -> ReencryptResponse:
         self.refused[code.value] += 1
@@ -163,16 +201,21 @@ class Proxy:
         assert work.sealed_kfrag is not None
         grant = work.grant.grant
         found: umbral.VerifiedKeyFrag | str
-        try:
-            kfrag = umbral.KeyFrag.from_bytes(umbral.decrypt_from(self._secret, work.sealed_kfrag))
-            # Made by this grant's signer, for this owner's dataset key and this grantee only.
-            found = kfrag.verify(
-                umbral.PublicKey.from_bytes(grant.verifying_key),
-                delegating,
-                umbral.PublicKey.from_bytes(grant.grantee_pre_key),
-            )
-        except umbral.UmbralError as exc:
-            found = f"key fragment unusable: {exc}"
+        if work.pre_key != self.pre_key:
+            found = "key fragment is sealed to another PRE key than this validator's"
+        else:
+            binding = kfrag_binding(self.chain_id, grant, self.account, self.pre_key)
+            try:
+                # Opens only with the binding of this very grant: a fragment lifted from another fails.
+                plain = umbral.decrypt_from(self._secret, work.sealed_kfrag, binding)
+                # Made by this grant's signer, for this owner's dataset key and this grantee only.
+                found = umbral.KeyFrag.from_bytes(plain).verify(
+                    umbral.PublicKey.from_bytes(grant.verifying_key),
+                    delegating,
+                    umbral.PublicKey.from_bytes(grant.grantee_pre_key),
+                )
+            except umbral.UmbralError as exc:
+                found = f"key fragment unusable (not sealed for this grant?): {exc}"
         self._kfrags[grant_id] = found
         if len(self._kfrags) > self._cache_size:
             self._kfrags.popitem(last=False)

@@ -34,7 +34,9 @@ LocalAnswer = Callable[[bytes], bytes]
 """Answers a request in-process: the node asking its own proxy needs no stream."""
 
 
-def proxy_handler(proxy: Proxy, committed_state: Callable[[], StateView]) -> RequestHandler:
+def proxy_handler(
+    proxy: Proxy, committed_state: Callable[[], StateView], committed_time_ms: Callable[[], int]
+) -> RequestHandler:
     """The server side; register with ``network.set_handler(REENCRYPT_PROTOCOL, ...)``.
 
     Runs on the event loop: unsealing, verifying and re-encrypting take well
@@ -42,7 +44,7 @@ def proxy_handler(proxy: Proxy, committed_state: Callable[[], StateView]) -> Req
     """
 
     async def handle(peer: str, data: bytes) -> bytes:
-        return proxy.answer_bytes(data, committed_state())
+        return proxy.answer_bytes(data, committed_state(), committed_time_ms())
 
     return handle
 

@@ -21,7 +21,7 @@ from p2pcity.crypto.keys import Identity
 from p2pcity.net import Network
 from p2pcity.sharing.blob_protocol import DEFAULT_FRAME, blob_handler, fetch_from_any
 from p2pcity.sharing.messages import BLOB_PROTOCOL, REENCRYPT_PROTOCOL, ReencryptRequest
-from p2pcity.sharing.proxy import Proxy
+from p2pcity.sharing.proxy import Proxy, ServedLog
 from p2pcity.sharing.proxy_protocol import (
     CfragCheck,
     Collected,
@@ -32,6 +32,24 @@ from p2pcity.sharing.proxy_protocol import (
 from p2pcity.store import Store
 
 DEFAULT_MAX_BLOB = 4 * 1024**3
+_SERVED_PREFIX = "served/"
+
+
+class StoreServedLog(ServedLog):
+    """The proxy's served requests as node metadata (``served/<request tx hex>``), synced on write.
+
+    One small key per served request, never pruned: about the size of the
+    request's own audit entry on chain.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def served(self, request_tx: bytes) -> bool:
+        return self._store.meta_get(_SERVED_PREFIX + request_tx.hex()) is not None
+
+    def mark(self, request_tx: bytes) -> None:
+        self._store.meta_put(_SERVED_PREFIX + request_tx.hex(), b"\x01")
 
 
 class SharingService:
@@ -52,7 +70,8 @@ class SharingService:
         self.store = store
         self._chain_id = chain_id
         self._state = committed_state
-        self.proxy = Proxy(identity, chain_id) if identity is not None else None
+        self.proxy = Proxy(identity, chain_id, served=StoreServedLog(store)) if identity is not None else None
+        self._clock: tuple[int, int] = (-1, 0)  # (height, its block timestamp)
         self.proxy_timeout = proxy_timeout
         self.blob_timeout = blob_timeout
         self._max_blob_size = max_blob_size
@@ -65,7 +84,9 @@ class SharingService:
     def register(self) -> None:
         self.network.set_stream_handler(BLOB_PROTOCOL, blob_handler(self.store, self._frame_size))
         if self.proxy is not None:
-            self.network.set_handler(REENCRYPT_PROTOCOL, proxy_handler(self.proxy, self._state))
+            self.network.set_handler(
+                REENCRYPT_PROTOCOL, proxy_handler(self.proxy, self._state, self.committed_time_ms)
+            )
 
     # --- SharingHandle ----------------------------------------------------
 
@@ -87,6 +108,16 @@ class SharingService:
 
     def committed_state(self) -> StateView:
         return self._state()
+
+    def committed_time_ms(self) -> int:
+        """The block time of the last committed block: the proxy's clock for the serve window."""
+        height = self.store.last_height()
+        if height is None:
+            return 0
+        if self._clock[0] != height:
+            block = self.store.block_at(height)
+            self._clock = (height, block.header.timestamp_ms if block is not None else 0)
+        return self._clock[1]
 
     def upload_offset(self, blob_hash: bytes) -> int:
         partial = self.store.blobs.partial_dir / blob_hash.hex()
@@ -122,10 +153,10 @@ class SharingService:
         threshold: int,
         check: CfragCheck,
     ) -> Collected:
-        proxy, state = self.proxy, self._state
+        proxy, state, now = self.proxy, self._state, self.committed_time_ms
         local: dict[str, LocalAnswer] = {}
         if proxy is not None:
-            local[self.peer_id] = lambda data: proxy.answer_bytes(data, state())
+            local[self.peer_id] = lambda data: proxy.answer_bytes(data, state(), now())
         return await collect_cfrags(
             self.network,
             proxies,

@@ -34,6 +34,7 @@ PreKey = Annotated[bytes, Len(33)]
 Kind = Annotated[str, MaxLen(32)]
 MAX_TX_SIZE = 256 * 1024
 _TX_DOMAIN = b"p2pcity/tx/v1"
+_POSSESSION_DOMAIN = b"p2pcity/dataset-possession/v2"
 
 
 class TxError(ValueError):
@@ -83,11 +84,32 @@ class RecordPut:
     metadata: Text  # free-form JSON text supplied by the writer
 
 
+CAPSULE_SIZE = 98  # an Umbral capsule in its simple form (umbral.CAPSULE_SIMPLE_SIZE)
+PRE_SIGNATURE_SIZE = 64  # an Umbral (secp256k1 ECDSA) signature, r || s
+PreSignature = Annotated[bytes, Len(PRE_SIGNATURE_SIZE)]
+
+
+@dataclass(frozen=True, slots=True)
+class DataCapsule:
+    """What ``DatasetRegister.capsule`` holds: the owner's per-dataset delegating key and the
+    capsule of the data key under it (see ``p2pcity.sharing.datakey``)."""
+
+    delegating_key: PreKey
+    capsule: Annotated[bytes, Len(CAPSULE_SIZE)]
+
+
 @dataclass(frozen=True, slots=True)
 class DatasetRegister:
-    """An encrypted dataset: metadata and capsule on chain, ciphertext off chain."""
+    """An encrypted dataset: metadata and capsule on chain, ciphertext off chain.
 
-    capsule: Annotated[bytes, MaxLen(512)]
+    ``possession`` and ``signer_proof`` prove that the sender holds the secret
+    keys behind the capsule's delegating key and behind ``verifying_key``: each
+    is that key's signature over :func:`possession_message` (the chain, the
+    sender and every other field). Without them anyone could register a copy
+    of someone else's capsule and grant herself access to it.
+    """
+
+    capsule: Annotated[bytes, MaxLen(512)]  # a canonical DataCapsule
     sealed_key: Annotated[bytes, MaxLen(512)]  # the data key, sealed under the capsule
     ciphertext_hash: Hash
     size: U64
@@ -95,13 +117,45 @@ class DatasetRegister:
     schema: Name
     tags: Annotated[tuple[Name, ...], MaxLen(32)]
     holders: Annotated[tuple[Name, ...], MaxLen(32)]  # peer ids of nodes holding the blob
+    verifying_key: PreKey  # the owner's key-fragment signer: every grant of the dataset names it
+    possession: PreSignature  # by the delegating key
+    signer_proof: PreSignature  # by verifying_key
+
+    def unsigned(self) -> DatasetRegister:
+        """The fields the two proofs cover (the proofs zeroed)."""
+        blank = bytes(PRE_SIGNATURE_SIZE)
+        return DatasetRegister(
+            self.capsule,
+            self.sealed_key,
+            self.ciphertext_hash,
+            self.size,
+            self.title,
+            self.schema,
+            self.tags,
+            self.holders,
+            self.verifying_key,
+            blank,
+            blank,
+        )
+
+
+def possession_message(chain_id: str, sender: bytes, dataset: DatasetRegister) -> bytes:
+    """What the delegating key and the verifying key sign at ``dataset.register``."""
+    return tagged_hash(_POSSESSION_DOMAIN, chain_id.encode(), sender, encode(dataset.unsigned()))
 
 
 @dataclass(frozen=True, slots=True)
 class SealedKeyFrag:
-    """One key fragment, encrypted to one validator's PRE key."""
+    """One key fragment, encrypted to one validator's registered PRE key.
+
+    ``pre_key`` names the key it is sealed to, so the ledger can check it is
+    that validator's registered key (a node lying to the owner about the keys
+    cannot get fragments sealed to itself accepted); the sealing's associated
+    data binds the fragment to its grant (``p2pcity.sharing.grants.kfrag_binding``).
+    """
 
     validator: PublicKey
+    pre_key: PreKey
     sealed: Annotated[bytes, MaxLen(2048)]
 
 
@@ -110,12 +164,12 @@ class AccessGrant:
     dataset_id: Hash
     grantee: PublicKey
     grantee_pre_key: PreKey
-    verifying_key: PreKey  # key that signed the key fragments
+    verifying_key: PreKey  # key that signed the key fragments: must be the dataset's
     threshold: U32
     kfrags: Annotated[tuple[SealedKeyFrag, ...], MaxLen(256)]
     expires_at_ms: U64  # 0: never
     max_uses: U64  # 0: unlimited
-    purpose: Text
+    purpose: Text  # "": any; else every access request must state exactly this purpose
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,7 @@ def test_share_refuse_survive_a_proxy_down_revoke_and_never_leak(net: Testnet, t
     entry, other = Client(net.nodes[0].api), Client(net.nodes[1].api)
 
     dataset = sharing.put_data(entry, owner, original, "referral history").id
-    granted = sharing.grant(entry, owner, dataset, bank.public, purpose="treatment")
+    granted = sharing.grant(entry, owner, dataset, bank.public, confirm=[other], purpose="treatment")
     _settle(net, entry, [0, 1, 2, 3])  # reads go to another node than the writes
 
     copy = tmp_path / "bank.txt"
@@ -73,7 +73,7 @@ def test_share_refuse_survive_a_proxy_down_revoke_and_never_leak(net: Testnet, t
 
     net.kill(3)  # one proxy (and validator) down: t = 2 of n = 4 still reachable
     again = tmp_path / "bank-again.txt"
-    sharing.get_data(other, bank, dataset, again, purpose="follow-up")
+    sharing.get_data(other, bank, dataset, again, purpose="treatment")
     assert again.read_bytes() == original.read_bytes()
 
     sharing.revoke(entry, owner, dataset, bank.public)

@@ -13,12 +13,12 @@ from p2pcity.chain.handlers import dataset_id_of, grant_id_of
 from p2pcity.chain.state import MemoryState
 from p2pcity.codec import decode, encode
 from p2pcity.crypto.keys import Identity
-from p2pcity.sharing.datakey import seal_data_key
+from p2pcity.sharing.datakey import dataset_body
 from p2pcity.sharing.envelope import encrypt_file, new_data_key
 from p2pcity.sharing.grants import build_grant, proxy_keys
 from p2pcity.sharing.messages import ReencryptRequest, ReencryptResponse
 from p2pcity.sharing.proxy import Proxy
-from p2pcity.types.tx import AccessRequest, AccessRevoke, DatasetRegister, Transaction
+from p2pcity.types.tx import AccessRequest, AccessRevoke, Transaction
 from tests.factories import CHAIN, ChainBuilder, genesis_for, identities
 
 VALIDATORS = identities(4, seed=10)
@@ -49,6 +49,15 @@ class World:
         """The timestamp the next block will carry."""
         return self.chain.blocks[-1].header.timestamp_ms + 1000
 
+    @property
+    def committed_ms(self) -> int:
+        """The block time of the last committed block: a proxy's clock."""
+        return self.chain.blocks[-1].header.timestamp_ms
+
+    def answer(self, proxy: Proxy, request: ReencryptRequest) -> ReencryptResponse:
+        """``proxy``'s answer against the committed state, at the committed block time."""
+        return proxy.answer(request, self.state, self.committed_ms)
+
     def commit(self, who: Identity, body: Any) -> tuple[Transaction, Receipt]:
         nonce = self.nonces.get(who.signer.public_key, 0) + 1
         self.nonces[who.signer.public_key] = nonce
@@ -67,9 +76,16 @@ class World:
         key = new_data_key()
         out = io.BytesIO()
         sealed = encrypt_file(io.BytesIO(plaintext), out, key, chunk_size)
-        capsule, sealed_key = seal_data_key(owner, key, sealed.ciphertext_hash)
-        body = DatasetRegister(
-            capsule, sealed_key, sealed.ciphertext_hash, sealed.size, "deed", "pdf", ("land",), holders
+        body = dataset_body(
+            owner,
+            CHAIN,
+            key,
+            sealed.ciphertext_hash,
+            sealed.size,
+            "deed",
+            schema="pdf",
+            tags=("land",),
+            holders=holders,
         )
         tx, receipt = self.commit(owner, body)
         assert receipt.ok, receipt.error
@@ -80,7 +96,7 @@ class World:
     def grant(
         self, dataset: Dataset, grantee: Identity = GRANTEE, owner: Identity = OWNER, **options: Any
     ) -> GrantEntry:
-        body = build_grant(owner, dataset.entry, grantee.public, proxy_keys(self.state), **options)
+        body = build_grant(owner, CHAIN, dataset.entry, grantee.public, proxy_keys(self.state), **options)
         tx, receipt = self.commit(owner, body)
         assert receipt.ok, receipt.error
         entry = queries.grant(self.state, grant_id_of(tx))

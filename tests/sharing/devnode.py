@@ -37,8 +37,9 @@ class DevNode:
 
     chain_id = CHAIN
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, node_id: str = "peer-0") -> None:
         self.world = world
+        self.node_id = node_id
 
     def status(self) -> dict[str, Any]:
         height = len(self.world.chain.blocks) - 1
@@ -48,7 +49,7 @@ class DevNode:
             "view": height,
             "peers": 0,
             "district": "district-0",
-            "node_id": "peer-0",
+            "node_id": self.node_id,
         }
 
     def committed_state(self) -> StateView:
@@ -90,10 +91,13 @@ class DevNode:
 
 
 @contextmanager
-def serving(world: World, store_dir: Path) -> Iterator[tuple[str, LocalSharing]]:
-    """Serve the node API plus the sharing routes on 127.0.0.1; yields (URL, sharing handle)."""
-    sharing = LocalSharing(Store.open(store_dir, chain_id=CHAIN), world)
-    app = create_app(DevNode(world))
+def serving(world: World, store_dir: Path, node_id: str = "peer-0") -> Iterator[tuple[str, LocalSharing]]:
+    """Serve the node API plus the sharing routes on 127.0.0.1; yields (URL, sharing handle).
+
+    Two servings of one world with different ``node_id`` are two nodes that agree.
+    """
+    sharing = LocalSharing(Store.open(store_dir, chain_id=CHAIN), world, node_id)
+    app = create_app(DevNode(world, node_id))
     add_sharing_routes(app, sharing)
     config = Config()
     config.bind = ["127.0.0.1:0"]

@@ -49,6 +49,9 @@ class LocalSharing:
     def committed_state(self) -> StateView:
         return self.world.state
 
+    def committed_time_ms(self) -> int:
+        return self.world.committed_ms
+
     def upload_offset(self, blob_hash: bytes) -> int:
         partial: Path = self.store.blobs.partial_dir / blob_hash.hex()
         return partial.stat().st_size if partial.exists() else 0
@@ -76,4 +79,4 @@ class LocalSharing:
 
 
 def answering(proxy: Proxy, world: World) -> LocalAnswer:
-    return lambda data: proxy.answer_bytes(data, world.state)
+    return lambda data: proxy.answer_bytes(data, world.state, world.committed_ms)

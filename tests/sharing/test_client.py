@@ -20,18 +20,30 @@ from p2pcity.crypto.keys import Identity
 from p2pcity.sharing import SharingError
 from p2pcity.sharing import client as sharing
 
-from .builders import GRANTEE, OWNER, STRANGER, new_world
+from .builders import GRANTEE, OWNER, STRANGER, World, new_world
 from .devnode import serving
 from .local import LocalSharing
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[tuple[Client, LocalSharing]]:
-    with serving(new_world(), tmp_path / "store") as (url, handle), Client(url) as client:
+def world() -> World:
+    return new_world()
+
+
+@pytest.fixture
+def node(world: World, tmp_path: Path) -> Iterator[tuple[Client, LocalSharing]]:
+    with serving(world, tmp_path / "store") as (url, handle), Client(url) as client:
         yield client, handle
 
 
-def test_put_grant_get_revoke_audit(node: tuple[Client, LocalSharing], tmp_path: Path) -> None:
+@pytest.fixture
+def peer(world: World, tmp_path: Path) -> Iterator[Client]:
+    """A second node of the same chain: the owner takes validator keys only when f+1 = 2 agree."""
+    with serving(world, tmp_path / "store-1", "peer-1") as (url, _), Client(url) as client:
+        yield client
+
+
+def test_put_grant_get_revoke_audit(node: tuple[Client, LocalSharing], peer: Client, tmp_path: Path) -> None:
     client, _ = node
     deed = tmp_path / "deed.pdf"
     deed.write_bytes(os.urandom(200_000))
@@ -40,7 +52,11 @@ def test_put_grant_get_revoke_audit(node: tuple[Client, LocalSharing], tmp_path:
     view = client.get(f"/datasets/{put.id.hex()}")
     assert view["title"] == "deed of parcel 7" and view["holders"] == ["peer-0"]
     expires = int(time.time() * 1000) + 3_600_000
-    granted = sharing.grant(client, OWNER, put.id, GRANTEE.public, expires_at_ms=expires, max_uses=2)
+    with pytest.raises(SharingError, match="from 2 distinct nodes, got 1"):
+        sharing.grant(client, OWNER, put.id, GRANTEE.public)
+    granted = sharing.grant(
+        client, OWNER, put.id, GRANTEE.public, confirm=[peer], expires_at_ms=expires, max_uses=2
+    )
     out = tmp_path / "bank-copy.pdf"
     opened = sharing.get_data(client, GRANTEE, put.id, out, purpose="mortgage")
     assert out.read_bytes() == deed.read_bytes() and opened.grant_id == granted.id
@@ -54,7 +70,7 @@ def test_put_grant_get_revoke_audit(node: tuple[Client, LocalSharing], tmp_path:
     assert [r.id for r in sharing.revoke(client, OWNER, put.id, GRANTEE.public)] == [granted.id]
     with pytest.raises(SharingError, match="no live grant"):
         sharing.get_data(client, GRANTEE, put.id, tmp_path / "y")
-    with pytest.raises(ClientError, match="grant revoked at height"):
+    with pytest.raises(SharingError, match="does not allow this access: revoked"):
         sharing.get_data(client, GRANTEE, put.id, tmp_path / "y", grant_id=granted.id)
     # Reusing the request that was granted before the revoke: the proxies refuse now.
     assert opened.request_tx is not None
@@ -64,7 +80,7 @@ def test_put_grant_get_revoke_audit(node: tuple[Client, LocalSharing], tmp_path:
         )
     assert not (tmp_path / "y").exists()
     report = sharing.audit(client, put.id)
-    assert [(a["granted"], a["purpose"]) for a in report["accesses"]] == [(True, "mortgage"), (False, "")]
+    assert [(a["granted"], a["purpose"]) for a in report["accesses"]] == [(True, "mortgage")]
     assert report["grants"][0]["revoked_height"]
 
 
@@ -87,7 +103,7 @@ def test_a_dropped_upload_resumes(node: tuple[Client, LocalSharing], tmp_path: P
     assert handle.store.has_blob(digest)
 
 
-def test_cli_data_commands(node: tuple[Client, LocalSharing], tmp_path: Path) -> None:
+def test_cli_data_commands(node: tuple[Client, LocalSharing], peer: Client, tmp_path: Path) -> None:
     client, _ = node
     keys = {}
     for name, who in (("owner", OWNER), ("bank", GRANTEE)):
@@ -109,18 +125,28 @@ def test_cli_data_commands(node: tuple[Client, LocalSharing], tmp_path: Path) ->
     owner_key = str(keys["owner"])
     code, out, err = run(
         "grant", dataset_id, "--to", bank, "--key", owner_key, "--expires", "7d",
-        "--purpose", "second opinion", "--max-uses", "1",
+        "--purpose", "second opinion", "--max-uses", "1", "--confirm-node", peer.url,
     )
     assert code == 0, err
     code, out, err = run("get", dataset_id, "--key", str(keys["bank"]), "--out", str(tmp_path / "got.txt"))
+    assert code == 1 and "no live grant on this dataset for this purpose" in err
+    code, out, err = run(
+        "get", dataset_id, "--key", str(keys["bank"]), "--out", str(tmp_path / "got.txt"),
+        "--purpose", "second opinion",
+    )
     assert code == 0, err
     assert (tmp_path / "got.txt").read_bytes() == doc.read_bytes()
-    code, out, err = run("get", dataset_id, "--key", str(keys["bank"]), "--out", str(tmp_path / "again.txt"))
+    code, out, err = run(
+        "get", dataset_id, "--key", str(keys["bank"]), "--out", str(tmp_path / "again.txt"),
+        "--purpose", "second opinion",
+    )
     assert code == 1 and err.startswith("error: ") and "no live grant" in err and len(err.splitlines()) == 1
     code, out, err = run("audit", dataset_id)
     assert code == 0 and "granted" in out and "second opinion" in out
     code, out, err = run("revoke", dataset_id, "--to", bank, "--key", str(keys["owner"]))
-    assert code == 1 and "no live grant" in err  # its only use is spent
+    assert code == 0 and "revoked grant" in out  # used up, and now revoked too
+    code, out, err = run("revoke", dataset_id, "--to", bank, "--key", str(keys["owner"]))
+    assert code == 1 and "no unrevoked grant" in err
     code, out, err = run("grant", "nothex", "--to", bank, "--key", str(keys["owner"]))
     assert code == 1 and "64 hex characters" in err
     code, out, err = run("grant", dataset_id, "--to", "p2pc1oops", "--key", str(keys["owner"]))

@@ -27,7 +27,7 @@ def cfrags_obtained(world: World, grant: GrantEntry, who: Identity = GRANTEE, pu
     """What the attacker gets: she requests on chain, then asks every proxy."""
     tx, _ = world.commit(who, AccessRequest(grant.grant_id, purpose))
     request = world.ask(grant, tx.hash, signer=who)
-    return sum(p.answer(request, world.state).served for p in proxies())
+    return sum(world.answer(p, request).served for p in proxies())
 
 
 def lose_access(world: World, dataset: Dataset, how: str) -> GrantEntry:

@@ -21,7 +21,7 @@ def cfrags_for(world: World, dataset: Dataset, **grant_options: Any) -> tuple[Gr
     grant = world.grant(dataset, **grant_options)
     tx, _ = world.request(grant)
     request = world.ask(grant, tx)
-    responses = [Proxy(v, CHAIN).answer(request, world.state) for v in VALIDATORS]
+    responses = [Proxy(v, CHAIN).answer(request, world.state, world.committed_ms) for v in VALIDATORS]
     assert all(r.served for r in responses)
     return grant, [r.cfrag for r in responses]
 
@@ -49,7 +49,9 @@ def test_seven_proxies_threshold_three() -> None:
     dataset = world.put()
     grant = world.grant(dataset)
     tx, _ = world.request(grant)
-    cfrags = [Proxy(v, CHAIN).answer(world.ask(grant, tx), world.state).cfrag for v in seven]
+    cfrags = [
+        Proxy(v, CHAIN).answer(world.ask(grant, tx), world.state, world.committed_ms).cfrag for v in seven
+    ]
     for subset in [cfrags[:3], cfrags[4:], cfrags[::3]]:
         assert recover_data_key(GRANTEE, dataset.entry, grant, subset).data_key == dataset.data_key
 

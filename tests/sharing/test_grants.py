@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from p2pcity.codec import decode
 from p2pcity.crypto import umbral
 from p2pcity.sharing.datakey import (
-    DataCapsule,
     SharingError,
     delegating_key,
     open_as_owner,
     read_capsule,
 )
-from p2pcity.sharing.grants import build_grant, default_threshold, proxy_keys
-from tests.factories import identities
+from p2pcity.sharing.grants import build_grant, default_threshold, kfrag_binding, proxy_keys
+from p2pcity.types.tx import DataCapsule
+from tests.factories import CHAIN, identities
 
 from .builders import GRANTEE, OWNER, STRANGER, VALIDATORS, new_world
 
@@ -33,9 +35,12 @@ def test_grant_has_one_sealed_fragment_per_validator_that_only_it_opens() -> Non
     assert sorted(k.validator for k in g.kfrags) == sorted(v.signer.public_key for v in VALIDATORS)
     opened = read_capsule(dataset.entry.dataset)
     for v in VALIDATORS:
-        sealed = next(k.sealed for k in g.kfrags if k.validator == v.signer.public_key)
+        mine = next(k for k in g.kfrags if k.validator == v.signer.public_key)
+        sealed = mine.sealed
+        assert mine.pre_key == v.public.pre_key  # labelled with the key it is sealed to
         secret = umbral.SecretKey.from_bytes(v.pre_secret)
-        kfrag = umbral.KeyFrag.from_bytes(umbral.decrypt_from(secret, sealed))
+        binding = kfrag_binding(CHAIN, g, v.signer.public_key, v.public.pre_key)
+        kfrag = umbral.KeyFrag.from_bytes(umbral.decrypt_from(secret, sealed, binding))
         kfrag.verify(
             umbral.PublicKey.from_bytes(g.verifying_key),
             opened.delegating_key,
@@ -44,7 +49,15 @@ def test_grant_has_one_sealed_fragment_per_validator_that_only_it_opens() -> Non
         # Another validator cannot open it.
         other = VALIDATORS[(VALIDATORS.index(v) + 1) % len(VALIDATORS)]
         with pytest.raises(umbral.UmbralError):
-            umbral.decrypt_from(umbral.SecretKey.from_bytes(other.pre_secret), sealed)
+            umbral.decrypt_from(umbral.SecretKey.from_bytes(other.pre_secret), sealed, binding)
+        # Nor does its own validator with any other binding: no binding, or other terms.
+        for terms in (replace(g, max_uses=0), replace(g, purpose=""), replace(g, dataset_id=bytes(32))):
+            with pytest.raises(umbral.DecryptionError):
+                umbral.decrypt_from(
+                    secret, sealed, kfrag_binding(CHAIN, terms, v.signer.public_key, v.public.pre_key)
+                )
+        with pytest.raises(umbral.DecryptionError):
+            umbral.decrypt_from(secret, sealed)
 
 
 def test_seven_validators_threshold_three_and_explicit_threshold() -> None:
@@ -61,7 +74,7 @@ def test_only_the_owner_can_build_a_grant() -> None:
     world = new_world()
     dataset = world.put()
     with pytest.raises(SharingError, match="only the dataset's owner"):
-        build_grant(STRANGER, dataset.entry, GRANTEE.public, proxy_keys(world.state))
+        build_grant(STRANGER, CHAIN, dataset.entry, GRANTEE.public, proxy_keys(world.state))
 
 
 def test_ledger_refuses_a_grant_missing_a_validator() -> None:
@@ -69,7 +82,7 @@ def test_ledger_refuses_a_grant_missing_a_validator() -> None:
     dataset = world.put()
     keys = proxy_keys(world.state)
     keys.pop(next(iter(keys)))
-    _, receipt = world.commit(OWNER, build_grant(OWNER, dataset.entry, GRANTEE.public, keys))
+    _, receipt = world.commit(OWNER, build_grant(OWNER, CHAIN, dataset.entry, GRANTEE.public, keys))
     assert not receipt.ok and "one key fragment per current validator" in receipt.error
 
 

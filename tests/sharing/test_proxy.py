@@ -20,7 +20,7 @@ PROXY = VALIDATORS[0]
 
 
 def served(world: World, request: ReencryptRequest, proxy: Proxy | None = None) -> ReencryptResponse:
-    return (proxy or Proxy(PROXY, CHAIN)).answer(request, world.state)
+    return (proxy or Proxy(PROXY, CHAIN)).answer(request, world.state, world.committed_ms)
 
 
 def refusal(world: World, request: ReencryptRequest, proxy: Proxy | None = None) -> str:
@@ -36,12 +36,16 @@ def test_serves_a_committed_granted_request_with_a_verifiable_cfrag() -> None:
     tx, receipt = world.request(grant)
     assert receipt.ok
     proxy = Proxy(PROXY, CHAIN)
-    response = proxy.answer(world.ask(grant, tx), world.state)
+    response = proxy.answer(world.ask(grant, tx), world.state, world.committed_ms)
     assert response.served and response.proxy == PROXY.signer.public_key
     CfragVerifier(dataset.entry, grant).verify(response.cfrag)
-    # Asked again (a retry): served again from the cached key fragment.
-    assert proxy.answer(world.ask(grant, tx), world.state).served
-    assert proxy.metrics() == {"served": 2}
+    # Asked again: one committed request, one re-encryption per proxy.
+    again = proxy.answer(world.ask(grant, tx), world.state, world.committed_ms)
+    assert again.refusal == Refusal.ALREADY_SERVED
+    # A second request (a second counted use) is served, from the cached key fragment.
+    tx2, _ = world.request(grant)
+    assert proxy.answer(world.ask(grant, tx2), world.state, world.committed_ms).served
+    assert proxy.metrics() == {"served": 2, "refused_already-served": 1}
 
 
 def test_no_grant_bad_signature_and_malformed() -> None:
@@ -53,7 +57,9 @@ def test_no_grant_bad_signature_and_malformed() -> None:
     assert refusal(world, world.ask(grant, tx, signer=STRANGER)) == Refusal.BAD_SIGNATURE
     other_chain = ReencryptRequest.sign(GRANTEE.signer, "other-city", grant.grant_id, tx)
     assert refusal(world, other_chain) == Refusal.BAD_SIGNATURE
-    reply = decode(ReencryptResponse, Proxy(PROXY, CHAIN).answer_bytes(b"\x93junk", world.state))
+    reply = decode(
+        ReencryptResponse, Proxy(PROXY, CHAIN).answer_bytes(b"\x93junk", world.state, world.committed_ms)
+    )
     assert reply.refusal == Refusal.MALFORMED
 
 
@@ -81,7 +87,7 @@ def test_wrong_grantee() -> None:
     world = new_world()
     grant = world.grant(world.put())
     tx, receipt = world.request(grant, who=STRANGER)
-    assert not receipt.ok and receipt.error == "wrong grantee"
+    assert not receipt.ok and receipt.error.startswith("wrong-grantee:")
     # Even signed by the real grantee, someone else's (refused) request opens nothing.
     assert refusal(world, world.ask(grant, tx)) == Refusal.WRONG_GRANTEE
 
@@ -106,7 +112,7 @@ def test_expiry_is_judged_at_the_request_block_time() -> None:
     in_time, receipt = world.request(grant)  # block time: grant + 1000 ms
     assert receipt.ok
     too_late, receipt = world.request(grant)  # grant + 2000 ms
-    assert receipt.error == "grant expired"
+    assert receipt.error.startswith("expired:")
     # The chain's clock is past the expiry now, but the first request was in time.
     assert served(world, world.ask(grant, in_time)).served
     assert refusal(world, world.ask(grant, too_late)) == Refusal.EXPIRED
@@ -117,7 +123,7 @@ def test_used_up_counts_at_request_time() -> None:
     grant = world.grant(world.put(), max_uses=1)
     first, _ = world.request(grant)
     second, receipt = world.request(grant)
-    assert receipt.error == "grant used up"
+    assert receipt.error.startswith("used-up:")
     assert refusal(world, world.ask(grant, second)) == Refusal.USED_UP
     # The one allowed use was counted by the ledger; its request is still served.
     assert served(world, world.ask(grant, first)).served
@@ -130,7 +136,7 @@ def test_a_bad_key_fragment_is_refused_and_remembered() -> None:
     # The owner seals garbage to validator 0 (the ledger cannot tell: it is encrypted).
     pre = umbral.PublicKey.from_bytes(PROXY.public.pre_key)
     kfrags = tuple(
-        SealedKeyFrag(k.validator, umbral.encrypt_to(pre, os.urandom(310)))
+        SealedKeyFrag(k.validator, k.pre_key, umbral.encrypt_to(pre, os.urandom(310)))
         if k.validator == PROXY.signer.public_key
         else k
         for k in good.grant.kfrags
@@ -147,14 +153,16 @@ def test_a_bad_key_fragment_is_refused_and_remembered() -> None:
     assert refusal(world, world.ask(bad, request_tx), proxy) == Refusal.BAD_KFRAG
     assert proxy.metrics() == {"served": 0, "refused_bad-kfrag": 2}
     # Another proxy of the same grant is unaffected.
-    assert Proxy(VALIDATORS[1], CHAIN).answer(world.ask(bad, request_tx), world.state).served
+    assert (
+        Proxy(VALIDATORS[1], CHAIN).answer(world.ask(bad, request_tx), world.state, world.committed_ms).served
+    )
 
 
 def test_check_request_without_a_proxy_is_the_nodes_precheck() -> None:
     world = new_world()
     grant = world.grant(world.put())
     tx, _ = world.request(grant)
-    work = check_request(world.ask(grant, tx), world.state, CHAIN, None)
+    work = check_request(world.ask(grant, tx), world.state, CHAIN, None, world.committed_ms)
     assert isinstance(work, Work) and work.sealed_kfrag is None and work.access.granted
-    response = Proxy(PROXY, CHAIN).answer_bytes(encode(world.ask(grant, tx)), world.state)
+    response = Proxy(PROXY, CHAIN).answer_bytes(encode(world.ask(grant, tx)), world.state, world.committed_ms)
     assert decode(ReencryptResponse, response).served

@@ -38,7 +38,7 @@ async def proxy_nodes(
     proxies = []
     for index, validator in enumerate(VALIDATORS):
         net = await start(nursery, keys.config(index + 1))
-        handler = proxy_handler(Proxy(validator, CHAIN), lambda: world.state)
+        handler = proxy_handler(Proxy(validator, CHAIN), lambda: world.state, lambda: world.committed_ms)
         net.set_handler(REENCRYPT_PROTOCOL, corrupting(handler) if index in byzantine else handler)
         await link(client, net)
         proxies.append((validator.signer.public_key, net.peer_id))
@@ -93,7 +93,7 @@ async def test_refusals_and_unreachable_proxies_are_reported(nursery: trio.Nurse
         world.ask(grant, tx),
         2,
         10.0,
-        local={client.peer_id: lambda data: local.answer_bytes(data, world.state)},
+        local={client.peer_id: lambda data: local.answer_bytes(data, world.state, world.committed_ms)},
     )
     assert not got.complete
     codes = {f.proxy: f.code for f in got.failures}

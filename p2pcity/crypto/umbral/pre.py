@@ -66,23 +66,36 @@ def decrypt_reencrypted(
     return dem.decrypt(key_seed, ciphertext, capsule.to_bytes_simple())
 
 
-def encrypt_to(public_key: PublicKey, data: bytes, rng: RandomBytes | None = None) -> bytes:
+def encrypt_to(
+    public_key: PublicKey, data: bytes, rng: RandomBytes | None = None, associated_data: bytes = b""
+) -> bytes:
     """ECIES-like: ``capsule.to_bytes_simple() || DEM ciphertext``, 138 bytes of overhead.
 
     This is plain Umbral encryption in one blob (umbral-pre's
-    ``decrypt_original`` opens it), used to seal each key fragment to its
-    proxy's PRE key. A key used as a recipient here must never also delegate
-    with ``generate_kfrags``, or the proxies of that delegation could
-    re-encrypt these blobs.
+    ``decrypt_original`` opens it when ``associated_data`` is empty), used to
+    seal each key fragment to its proxy's PRE key. ``associated_data`` is
+    authenticated, not encrypted: :func:`decrypt_from` opens the blob only
+    given exactly the same bytes, which is how a sealed key fragment is bound
+    to the one grant it was made for. A key used as a recipient here must
+    never also delegate with ``generate_kfrags``, or the proxies of that
+    delegation could re-encrypt these blobs.
     """
-    capsule, ciphertext = encrypt(public_key, data, rng)
-    return capsule.to_bytes_simple() + ciphertext
+    rand = default_rng(rng)
+    capsule, key_seed = Capsule.from_public_key(public_key, rand)
+    simple = capsule.to_bytes_simple()
+    # The capsule has a fixed size, so capsule || associated data splits one way only.
+    return simple + dem.encrypt(key_seed, data, simple + associated_data, rand)
 
 
-def decrypt_from(secret_key: SecretKey, blob: bytes) -> bytes:
-    """Open an ``encrypt_to`` blob; raises ``DecodeError`` or ``DecryptionError``."""
+def decrypt_from(secret_key: SecretKey, blob: bytes, associated_data: bytes = b"") -> bytes:
+    """Open an ``encrypt_to`` blob sealed with the same ``associated_data``;
+    raises ``DecodeError`` or ``DecryptionError`` (also for any other associated data)."""
     blob = require_bytes(blob, "blob")
     if len(blob) < CAPSULE_SIMPLE_SIZE + dem.OVERHEAD:
         raise DecodeError("blob is shorter than a capsule and the DEM overhead")
-    capsule = Capsule.from_bytes_simple(blob[:CAPSULE_SIMPLE_SIZE])
-    return decrypt_original(secret_key, capsule, blob[CAPSULE_SIMPLE_SIZE:])
+    simple = blob[:CAPSULE_SIMPLE_SIZE]
+    capsule = Capsule.from_bytes_simple(simple)
+    key_seed = capsule.open_original(secret_key)
+    return dem.decrypt(
+        key_seed, blob[CAPSULE_SIMPLE_SIZE:], simple + require_bytes(associated_data, "associated data")
+    )

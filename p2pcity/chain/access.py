@@ -1,0 +1,112 @@
+"""The one definition of when a grant allows an access, and the refusal codes.
+
+The ledger judges each ``access.request`` with :func:`grant_refusal` and
+records the code in the audit entry; a proxy re-judges a committed request
+with the same function (``counted=True``: the ledger already counted its
+use) and maps nothing from English text; the client uses it to pick a live
+grant before spending a transaction. Codes are stable strings: clients,
+metrics and the audit log show them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from p2pcity.chain.entries import GrantEntry
+from p2pcity.codec import DecodeError, decode
+from p2pcity.crypto import umbral
+from p2pcity.types.tx import DataCapsule, DatasetRegister, possession_message
+
+SERVE_WINDOW_MS = 10 * 60 * 1000
+"""How long after its commit (in block time) a granted request may be served.
+
+Block time, not blocks: expiry is judged in block time too, and a block
+count would stretch from ~1 minute on a busy chain (100 ms blocks) to ~10
+on an idle one (1 s empty blocks). The proxy's clock is the timestamp of
+its latest committed block, which honest validators check against their own
+clocks before voting; a stalled chain stops the clock, so a window never
+grows by a stall's length beyond what the chain's next block says."""
+
+
+class Refusal(StrEnum):
+    """Why an access is refused (by the ledger) or not served (by a proxy)."""
+
+    MALFORMED = "malformed"  # the request does not decode
+    NO_GRANT = "no-grant"  # no such grant in the committed state
+    BAD_SIGNATURE = "bad-signature"  # not signed by the grant's grantee for this chain and request
+    NOT_A_PROXY = "not-a-proxy"  # the grant holds no key fragment for this validator
+    REVOKED = "revoked"  # the grant is revoked as of the committed state
+    NOT_COMMITTED = "not-committed"  # the access.request is not (yet) in a committed block
+    REQUEST_FAILED = "request-failed"  # committed, but not an access request under this grant
+    WRONG_GRANTEE = "wrong-grantee"  # the request was made by someone other than the grantee
+    EXPIRED = "expired"  # the grant had expired at the request's block time
+    USED_UP = "used-up"  # the request came after the grant's last allowed use
+    WRONG_PURPOSE = "wrong-purpose"  # the request states another purpose than the grant's
+    WINDOW_CLOSED = "window-closed"  # the request was committed more than SERVE_WINDOW_MS ago
+    ALREADY_SERVED = "already-served"  # this proxy served this request once already
+    BAD_KFRAG = "bad-kfrag"  # this proxy's key fragment does not open (with the grant's binding) or verify
+    BAD_DATASET = "bad-dataset"  # the dataset's capsule is malformed
+
+
+def grant_refusal(
+    entry: GrantEntry, grantee: bytes, purpose: str, at_ms: int, *, counted: bool = False
+) -> Refusal | None:
+    """Why ``entry`` does not allow ``grantee`` an access for ``purpose`` at block time ``at_ms``.
+
+    ``counted``: the access is one the ledger already counted (a proxy judging
+    a committed request), so the use limit was checked then and is not again.
+    """
+    grant = entry.grant
+    # Rule: only the grantee named in the grant.
+    if grant.grantee != grantee:
+        return Refusal.WRONG_GRANTEE
+    # Rule: a revoked grant allows nothing from the revoke's height on.
+    if entry.revoked_height:
+        return Refusal.REVOKED
+    # Rule: an expiry is exclusive: at expires_at_ms the grant is over.
+    if grant.expires_at_ms and at_ms >= grant.expires_at_ms:
+        return Refusal.EXPIRED
+    # Rule: a grant that names a purpose allows accesses for exactly that purpose.
+    if grant.purpose and purpose != grant.purpose:
+        return Refusal.WRONG_PURPOSE
+    # Rule: at most max_uses accesses are counted.
+    if not counted and grant.max_uses and entry.uses >= grant.max_uses:
+        return Refusal.USED_UP
+    return None
+
+
+def describe(code: Refusal, entry: GrantEntry) -> str:
+    """A one-line reason for people (receipts, CLI); clients match the code, never this text."""
+    grant = entry.grant
+    texts = {
+        Refusal.WRONG_GRANTEE: "the grant is for another grantee",
+        Refusal.REVOKED: f"grant revoked at height {entry.revoked_height}",
+        Refusal.EXPIRED: f"grant expired at {grant.expires_at_ms} ms",
+        Refusal.WRONG_PURPOSE: f"the grant is for purpose {grant.purpose!r} only",
+        Refusal.USED_UP: f"grant used up ({entry.uses} of {grant.max_uses} uses)",
+    }
+    return f"{code.value}: {texts.get(code, code.value)}"
+
+
+def possession_problem(chain_id: str, owner: bytes, dataset: DatasetRegister) -> str | None:
+    """Why ``dataset`` is not proven to be ``owner``'s on ``chain_id``, or None.
+
+    The ledger refuses a ``dataset.register`` for which this is not None; a
+    grantee checks the entry a node shows her the same way, so a node cannot
+    swap in another capsule, data key or ciphertext hash for the owner's.
+    """
+    try:
+        capsule = decode(DataCapsule, dataset.capsule, max_size=512)
+        umbral.Capsule.from_bytes_simple(capsule.capsule)
+        delegating = umbral.PublicKey.from_bytes(capsule.delegating_key)
+        signer = umbral.PublicKey.from_bytes(dataset.verifying_key)
+        possession = umbral.Signature.from_bytes(dataset.possession)
+        signer_proof = umbral.Signature.from_bytes(dataset.signer_proof)
+    except (DecodeError, umbral.UmbralError) as exc:
+        return f"malformed capsule, key or proof: {exc}"
+    message = possession_message(chain_id, owner, dataset)
+    if not possession.verify(delegating, message):
+        return "the delegating key's proof of possession does not verify"
+    if not signer_proof.verify(signer, message):
+        return "the verifying key's proof of possession does not verify"
+    return None
