@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from p2pcity.chain.genesis import Genesis, GenesisError
 from p2pcity.cli.errors import UserError
 from p2pcity.config import NodeConfig
 from p2pcity.home import DistrictCard, init_home, new_genesis
+from p2pcity.net.swarm_key import decode_swarm_key
 
 HOME = click.option(
     "--home",
@@ -35,6 +37,12 @@ HOME = click.option(
     help="Join an existing chain: copy this genesis file into the home.",
 )
 @click.option("--solo", is_flag=True, help="Start a one-district development chain (writes its genesis).")
+@click.option(
+    "--swarm-key",
+    "swarm_key_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The chain's private-network key, a libp2p swarm.key file (sets p2p.psk).",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing home's keys and config.")
 def init(
     home: Path,
@@ -44,6 +52,7 @@ def init(
     role: str,
     genesis_file: Path | None,
     solo: bool,
+    swarm_key_file: Path | None,
     force: bool,
 ) -> None:
     """Create a node home: keys (0600), config.toml, and optionally the genesis.
@@ -55,9 +64,13 @@ def init(
         raise UserError("--genesis and --solo exclude each other")
     if genesis_file:
         Genesis.load(genesis_file)  # validate before touching the home
+    psk = decode_swarm_key(swarm_key_file.read_bytes()) if swarm_key_file else ""
     config, card = init_home(
         home, district, p2p_listen=p2p_listen, api_listen=api_listen, role=role, force=force
     )
+    if psk:
+        config = dataclasses.replace(config, p2p=dataclasses.replace(config.p2p, psk=psk))
+        config.save()
     if genesis_file:
         config.genesis_file.write_text(genesis_file.read_text())
     elif solo:
