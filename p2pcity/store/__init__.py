@@ -14,7 +14,7 @@ in a worker thread.
 """
 
 from p2pcity.store.blobs import CHUNK_SIZE, MAX_CHUNK, BlobStore, BlobWriter
-from p2pcity.store.errors import BlobHashError, CommitOrderError, StoreError
+from p2pcity.store.errors import BlobHashError, CommitOrderError, SafetyRegressionError, StoreError
 from p2pcity.store.store import Store
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "BlobStore",
     "BlobWriter",
     "CommitOrderError",
+    "SafetyRegressionError",
     "Store",
     "StoreError",
 ]

@@ -13,6 +13,7 @@ import threading
 import weakref
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import rocksdict
 
@@ -20,6 +21,20 @@ from p2pcity.store import layout
 from p2pcity.store.errors import StoreError
 
 Write = tuple[str, bytes, bytes | None]  # (family, key, value); a None value deletes
+
+
+class Backend(Protocol):
+    """What the store needs of a database: :class:`Database`, or ``memory.MemoryDatabase``."""
+
+    def get(self, family: str, key: bytes) -> bytes | None: ...
+
+    def write(self, writes: Iterator[Write] | list[Write], *, sync: bool) -> None: ...
+
+    def iterate(self, family: str, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def is_empty(self) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 class Database:

@@ -13,3 +13,7 @@ class CommitOrderError(StoreError):
 
 class BlobHashError(StoreError):
     """The bytes received do not hash to the blob's expected SHA-256; nothing was stored."""
+
+
+class SafetyRegressionError(StoreError):
+    """A consensus safety record that would lower the one on disk (a double-signing bug upstream)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from p2pcity.codec import DecodeError
 from p2pcity.store import layout
-from p2pcity.store.db import Database, Write
+from p2pcity.store.db import Backend, Database, Write
 from p2pcity.store.errors import StoreError
 from p2pcity.types.block import Block
 
@@ -38,14 +38,14 @@ def open_database(path: Path, *, chain_id: str | None, create: bool) -> Database
         raise StoreError(f"cannot create the store at {path}: {exc}") from exc
     db = Database.open(db_dir, create=create)
     try:
-        _check_format(db, path, chain_id)
+        check_format(db, path, chain_id)
     except BaseException:
         db.close()
         raise
     return db
 
 
-def _check_format(db: Database, path: Path, chain_id: str | None) -> None:
+def check_format(db: Backend, path: Path, chain_id: str | None) -> None:
     found = db.get(layout.META, layout.K_FORMAT)
     if found is None:
         # A crash between creating the database and marking it leaves it empty.
@@ -72,7 +72,7 @@ def _check_format(db: Database, path: Path, chain_id: str | None) -> None:
         )
 
 
-def read_head(db: Database) -> tuple[int, bytes, bytes] | None:
+def read_head(db: Backend) -> tuple[int, bytes, bytes] | None:
     """(height, block id, state root) of the last commit, checked against the stored block."""
     raw = db.get(layout.META, layout.K_HEAD)
     if raw is None:
@@ -88,7 +88,7 @@ def read_head(db: Database) -> tuple[int, bytes, bytes] | None:
     return head
 
 
-def read_chain_id(db: Database) -> str | None:
+def read_chain_id(db: Backend) -> str | None:
     raw = db.get(layout.META, layout.K_CHAIN_ID)
     if raw is None:
         return None

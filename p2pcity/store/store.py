@@ -7,10 +7,12 @@ RocksDB options. Durability:
   it returns (``sync_commits=False`` trades the last few commits on power
   loss for speed; ``kill -9`` loses nothing either way, the OS has the WAL).
 - :meth:`Store.save_safety` is always synced: a vote leaves the node right
-  after it returns.
-- :meth:`Store.put_pending` and :meth:`Store.drop_pending` are not synced by
-  themselves; the WAL is one sequential log, so the next synced write (the
-  safety record saved before voting) makes them durable too.
+  after it returns. The blocks the record relies on (the certified and voted
+  blocks above the committed head) go in the same atomic batch, so a restart
+  of every node at once finds the high QC's block on some disk. The record
+  never moves backwards (:func:`p2pcity.store.safety.check_monotonic`).
+- :meth:`Store.drop_pending` is not synced by itself; the WAL is one
+  sequential log, so the next synced write makes it durable too.
 """
 
 from __future__ import annotations
@@ -23,16 +25,18 @@ from types import TracebackType
 from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.store import layout
 from p2pcity.store.blobs import CHUNK_SIZE, BlobStore, BlobWriter
-from p2pcity.store.db import Database, Write
+from p2pcity.store.db import Backend, Write
 from p2pcity.store.errors import CommitOrderError, StoreError
-from p2pcity.store.opening import decode_block, open_database, read_chain_id, read_head
+from p2pcity.store.opening import check_format, decode_block, open_database, read_chain_id, read_head
+from p2pcity.store.safety import check_monotonic, decode_safety
 from p2pcity.types.block import Block, QuorumCert
+from p2pcity.types.consensus import SafetyState
 
 
 class Store:
     """One node's store; open with :meth:`Store.open`, use as a context manager."""
 
-    def __init__(self, path: Path, db: Database, blobs: BlobStore, *, sync_commits: bool) -> None:
+    def __init__(self, path: Path, db: Backend, blobs: BlobStore, *, sync_commits: bool) -> None:
         self.path = path
         self.blobs = blobs
         self._db = db
@@ -40,6 +44,7 @@ class Store:
         self._commit_lock = threading.Lock()
         self._chain_id = read_chain_id(db)
         self._head = read_head(db)
+        self._safety = decode_safety(db.get(layout.CONSENSUS, layout.K_SAFETY))
 
     # --- opening ---------------------------------------------------------
 
@@ -69,6 +74,12 @@ class Store:
         except BaseException:
             db.close()
             raise
+
+    @classmethod
+    def over(cls, db: Backend, blob_dir: Path, *, chain_id: str | None = None) -> Store:
+        """A store over an already open backend (``memory.MemoryDatabase`` for simulations)."""
+        check_format(db, blob_dir, chain_id)
+        return cls(blob_dir, db, BlobStore(blob_dir), sync_commits=True)
 
     def close(self) -> None:
         self.blobs.close()
@@ -247,19 +258,26 @@ class Store:
 
     # --- consensus -------------------------------------------------------
 
-    def save_safety(self, data: bytes) -> None:
-        """Durably replace the consensus safety record; on disk when this returns."""
-        self._db.write([(layout.CONSENSUS, layout.K_SAFETY, bytes(data))], sync=True)
+    def save_safety(self, state: SafetyState, certified: Iterable[Block] = ()) -> None:
+        """Durably replace the consensus safety record; on disk when this returns.
 
-    def load_safety(self) -> bytes | None:
-        return self._db.get(layout.CONSENSUS, layout.K_SAFETY)
+        ``certified`` are uncommitted blocks the record relies on (the high
+        QC's and the lock's branch, the block being voted for): they are
+        written in the same synced batch and come back from :meth:`pending_blocks`.
+        Raises :class:`SafetyRegressionError` (nothing written) if ``state``
+        would lower the record on disk.
+        """
+        check_monotonic(self._safety, state)
+        writes: list[Write] = [(layout.PENDING, b.id, b.encoded) for b in certified]
+        writes.append((layout.CONSENSUS, layout.K_SAFETY, state.encode()))
+        self._db.write(writes, sync=True)
+        self._safety = state
 
-    def put_pending(self, block: Block) -> None:
-        """Keep a proposed or certified block that is not committed yet (for a restart)."""
-        self._db.write([(layout.PENDING, block.id, block.encoded)], sync=False)
+    def load_safety(self) -> SafetyState | None:
+        return self._safety
 
     def pending_blocks(self) -> list[Block]:
-        """Pending blocks in height order."""
+        """Pending (certified, uncommitted) blocks in height order."""
         blocks = [decode_block(v, "pending") for _, v in self._db.iterate(layout.PENDING, b"", None)]
         return sorted(blocks, key=lambda b: (b.height, b.id))
 

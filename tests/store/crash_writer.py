@@ -8,9 +8,9 @@ height ``h`` it does what a node does, in a node's order:
 
 1. every :data:`BLOB_EVERY` heights, store blob number ``h // BLOB_EVERY``
    (resuming whatever prefix an earlier, killed run left);
-2. ``save_safety(safety_record(h))`` -- the vote for ``h``;
-3. ``put_pending(block)``;
-4. ``commit_block`` with the state writes of :func:`state_writes`.
+2. ``save_safety(safety_record(h), certified=[block])`` -- the vote for ``h``,
+   with the block it votes for;
+3. ``commit_block`` with the state writes of :func:`state_writes`.
 
 It prints ``ready <last height>`` once open and ``h <height>`` after each commit.
 """
@@ -22,7 +22,8 @@ import random
 import sys
 
 from p2pcity.store import Store
-from p2pcity.types.block import Block
+from p2pcity.types.block import Block, QuorumCert
+from p2pcity.types.consensus import SafetyState
 from tests.store.builders import CHAIN_ID, certify, child, genesis, make_tx
 
 TXS_PER_BLOCK = 3
@@ -59,14 +60,15 @@ def state_writes(block: Block) -> dict[bytes, bytes | None]:
     return writes
 
 
-def safety_record(height: int) -> bytes:
-    return b"safety" + u64(height) + hashlib.sha256(u64(height)).digest()
+def safety_record(height: int) -> SafetyState:
+    qc = QuorumCert(height, hashlib.sha256(u64(height)).digest(), height, ())
+    return SafetyState(height, height, qc, qc)
 
 
-def parse_safety(data: bytes) -> int:
-    height = int.from_bytes(data[6:14], "big")
-    if data != safety_record(height):
-        raise AssertionError(f"safety record is torn: {data!r}")
+def parse_safety(record: SafetyState) -> int:
+    height = record.last_voted_view
+    if record != safety_record(height):
+        raise AssertionError(f"safety record is torn: {record!r}")
     return height
 
 
@@ -95,8 +97,7 @@ def main(path: str) -> None:
             h = block.height
             if h and h % BLOB_EVERY == 0:
                 store_blob(store, h // BLOB_EVERY)
-            store.save_safety(safety_record(h))
-            store.put_pending(block)
+            store.save_safety(safety_record(h), certified=[block])
             store.commit_block(block, certify(block), state_writes(block), block.header.state_root)
             print(f"h {h}", flush=True)
             parent = block

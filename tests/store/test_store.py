@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from p2pcity.codec import encode
-from p2pcity.store import CommitOrderError, Store, StoreError, layout
-from p2pcity.types.block import Block
+from p2pcity.store import CommitOrderError, SafetyRegressionError, Store, StoreError, layout
+from p2pcity.types.block import Block, QuorumCert
+from p2pcity.types.consensus import SafetyState
 from tests.store.builders import CHAIN_ID, ZERO, certify, chain, child, genesis, make_tx
 
 
@@ -126,8 +127,7 @@ def test_one_chain_per_store(tmp_path: Path) -> None:
 def test_commit_removes_the_block_from_pending(store: Store) -> None:
     blocks = chain(2)
     commit_all(store, blocks[:1])
-    store.put_pending(blocks[2])
-    store.put_pending(blocks[1])
+    store.save_safety(record(2), certified=[blocks[2], blocks[1]])
     assert store.pending_blocks() == [blocks[1], blocks[2]]
     store.commit_block(blocks[1], None, {}, ZERO)
     assert store.pending_blocks() == [blocks[2]]
@@ -179,18 +179,53 @@ def test_state_matches_a_dict(batches: list[dict[bytes, bytes | None]], prefix: 
 # --- consensus records and metadata ---------------------------------------
 
 
+def record(voted: int, timed_out: int = 0, locked: int = 0, high: int = 0) -> SafetyState:
+    def qc(view: int) -> QuorumCert:
+        return QuorumCert(view, bytes([view % 256]) * 32, view, ())
+
+    return SafetyState(voted, timed_out, qc(locked), qc(high))
+
+
 def test_safety_and_pending_survive_reopen(tmp_path: Path) -> None:
     blocks = chain(3)
     with Store.open(tmp_path) as s:
         assert s.load_safety() is None
-        s.save_safety(b"view=1")
-        s.save_safety(b"view=2")
-        for block in blocks[1:]:
-            s.put_pending(block)
+        s.save_safety(record(1))
+        s.save_safety(record(2), certified=blocks[1:])
         s.drop_pending([blocks[2].id, b"\x09" * 32])
     with Store.open(tmp_path) as s:
-        assert s.load_safety() == b"view=2"
+        assert s.load_safety() == record(2)
         assert s.pending_blocks() == [blocks[1], blocks[3]]
+
+
+@pytest.mark.parametrize(
+    "lower",
+    [record(4, 5, 2, 3), record(5, 4, 2, 3), record(5, 5, 1, 3), record(5, 5, 2, 2)],
+    ids=["voted", "timed out", "lock", "high qc"],
+)
+def test_safety_record_never_moves_backwards(tmp_path: Path, lower: SafetyState) -> None:
+    block = chain(1)[1]
+    with Store.open(tmp_path) as s:
+        s.save_safety(record(5, 5, 2, 3))
+        with pytest.raises(SafetyRegressionError, match="refusing to lower"):
+            s.save_safety(lower, certified=[block])
+        # Nothing of the refused write is on disk, the certified block included.
+        assert s.load_safety() == record(5, 5, 2, 3)
+        assert s.pending_blocks() == []
+        s.save_safety(record(5, 5, 2, 3))  # equal is not lower
+        s.save_safety(record(9, 6, 4, 8))
+    with Store.open(tmp_path) as s:
+        # The rule holds against the record read back from disk, not only one held in memory.
+        with pytest.raises(SafetyRegressionError):
+            s.save_safety(record(8, 6, 4, 8))
+        assert s.load_safety() == record(9, 6, 4, 8)
+
+
+def test_a_corrupt_safety_record_is_a_clear_error(tmp_path: Path) -> None:
+    Store.open(tmp_path).close()
+    poke(tmp_path, layout.CONSENSUS, layout.K_SAFETY, b"not a record")
+    with pytest.raises(StoreError, match="corrupt consensus safety record"):
+        Store.open(tmp_path)
 
 
 def test_node_metadata(store: Store) -> None:
