@@ -1,10 +1,16 @@
-"""The consensus driver: the one task that feeds the pure core and carries out its actions.
+"""The consensus driver: the trio shell around the replica's synchronous decision step.
 
-Every input to consensus (a proposal, a vote, a timer, a fetched block, our
-own built proposal) arrives on one channel and is handled in order by this
-task alone, so the core, the ledger and the mempool have a single writer.
-Actions run in the order the core gives them: ``PersistSafety`` reaches the
-disk before the vote or timeout that depends on it leaves the process.
+Every input to consensus (a proposal, a vote, a timer, a fetched block, a
+synced batch, "build our block now") arrives on one channel and is handled in
+order by this task alone, through :class:`~p2pcity.node.replica.Replica`, the
+single writer of core, ledger and committed store. What the replica returns
+(messages to send, the timer, blocks to fetch, a block to build) is carried
+out here; durable actions were already done, in order, inside the step.
+
+Failure policy: network actions are tolerant (the outbox logs and drops what
+cannot be delivered); a :class:`~p2pcity.node.replica.FailStop` from the step
+propagates and stops the node, as does any other exception from the core or
+the ledger, whose state can no longer be trusted half-way through a step.
 """
 
 from __future__ import annotations
@@ -14,21 +20,17 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import trio
 
 from p2pcity._typing import TaskStatus
+from p2pcity.config import ConsensusSettings
 from p2pcity.consensus import (
-    Action,
+    BlockFetched,
     Broadcast,
     BuildProposal,
-    Commit,
-    Core,
     Event,
     FetchBlock,
-    PersistSafety,
-    ProposalBuilt,
     ReportEvidence,
     Send,
     SetTimer,
@@ -36,12 +38,10 @@ from p2pcity.consensus import (
     TimerFired,
     VoteReceived,
 )
-from p2pcity.node.sync import SyncedBlocks, final_prefix, verify_synced
-from p2pcity.types.block import Block, BlockHeader, tx_root
-from p2pcity.types.consensus import Proposal, Timeout, TimeoutCert, Vote
-
-if TYPE_CHECKING:
-    from p2pcity.node.service import Node
+from p2pcity.node.metrics import Metrics
+from p2pcity.node.ports import BlockSource, Outbox
+from p2pcity.node.replica import Outgoing, Replica, SyncedBlocks
+from p2pcity.types.consensus import Evidence, Vote
 
 log = logging.getLogger(__name__)
 EVENT_QUEUE = 10_000
@@ -53,12 +53,31 @@ class _SyncJob:
     done: trio.Event
 
 
+@dataclass(frozen=True, slots=True)
+class _BuildNow:
+    request: BuildProposal
+
+
 class ConsensusDriver:
-    def __init__(self, node: Node, make_core: Callable[[], Core]) -> None:
-        self.node = node
-        self.make_core = make_core
-        self.core = make_core()
-        self.send_event, self.events = trio.open_memory_channel[Event | _SyncJob](EVENT_QUEUE)
+    def __init__(
+        self,
+        replica: Replica,
+        *,
+        outbox: Outbox,
+        blocks: BlockSource,
+        settings: ConsensusSettings,
+        chain_id: str,
+        metrics: Metrics,
+        on_evidence: Callable[[Evidence], None] = lambda _: None,
+    ) -> None:
+        self.replica = replica
+        self.outbox = outbox
+        self.blocks = blocks
+        self.settings = settings
+        self.chain_id = chain_id
+        self.metrics = metrics
+        self.on_evidence = on_evidence
+        self.send_event, self.events = trio.open_memory_channel[Event | _SyncJob | _BuildNow](EVENT_QUEUE)
         self._timer_deadline = math.inf
         self._timer_view = 0
         self._timer_changed = trio.Event()
@@ -66,14 +85,14 @@ class ConsensusDriver:
         self._last_proposal = 0.0
         self._nursery: trio.Nursery | None = None
 
-    # --- inputs ------------------------------------------------------------
+    # --- the inbox -----------------------------------------------------------
 
-    def submit(self, event: Event | _SyncJob) -> bool:
-        """Queue an event for the core; False (and counted) when the queue is full."""
+    def submit(self, event: Event | _SyncJob | _BuildNow) -> bool:
+        """Queue an input for the replica; False (and counted) when the queue is full."""
         try:
             self.send_event.send_nowait(event)
         except trio.WouldBlock:
-            self.node.metrics.rejected_messages.labels("queue full").inc()
+            self.metrics.rejected_messages.labels("queue full").inc()
             return False
         return True
 
@@ -85,12 +104,7 @@ class ConsensusDriver:
     def tx_arrived(self) -> None:
         self._tx_arrived.set()
 
-    def restart_core(self) -> None:
-        """Re-create the core from the store (after a sync or a validator-set change)."""
-        self.core = self.make_core()
-        self.submit(Start())
-
-    # --- the loop ----------------------------------------------------------
+    # --- the loop ------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -98,80 +112,67 @@ class ConsensusDriver:
             nursery.start_soon(self._timer)
             self.submit(Start())
             task_status.started()
-            async for event in self.events:
-                try:
-                    if isinstance(event, _SyncJob):
-                        self._apply_sync(event.blocks)
-                        event.done.set()
-                        continue
-                    actions = self.core.handle(event)
-                    await self.execute(actions)
-                except Exception:
-                    # A bug must not take the district offline; it is logged loudly instead.
-                    log.exception("consensus failed to handle %s", type(event).__name__)
-                self.node.metrics.view.set(self.core.view)
+            async for item in self.events:
+                self._carry_out(self._step(item))
+                if isinstance(item, _SyncJob):
+                    item.done.set()
+                self.metrics.view.set(self.replica.core.view)
 
-    async def execute(self, actions: list[Action]) -> None:
-        node = self.node
+    def _step(self, item: Event | _SyncJob | _BuildNow) -> list[Outgoing]:
+        """One decision step; FailStop (and any bug in core or ledger) propagates: the node stops."""
+        if isinstance(item, _SyncJob):
+            committed, out = self.replica.apply_sync(item.blocks)
+            if committed:
+                log.info("synced to height %d", self.replica.store.last_height() or 0)
+            return out
+        if isinstance(item, _BuildNow):
+            return self.replica.build(
+                item.request, chain_id=self.chain_id, max_txs=self.settings.max_block_txs
+            )
+        return self.replica.handle(item)
+
+    def _carry_out(self, actions: list[Outgoing]) -> None:
+        me = self.replica.core.me
         for action in actions:
             match action:
-                case PersistSafety(state):
-                    node.store.save_safety(state.encode())
                 case Broadcast(message):
-                    await self._broadcast(message)
+                    if isinstance(message, Vote):
+                        for account in self.replica.core.validators.keys:
+                            if account != me:
+                                self._spawn(self.outbox.send_vote, account, message)
+                    else:
+                        self._spawn(self.outbox.publish_consensus, message)
                 case Send(to, message):
-                    await self._send(to, message)
-                case Commit(blocks):
-                    node.on_commit(blocks)
+                    if to == me:
+                        if isinstance(message, Vote):
+                            self.submit(VoteReceived(message))
+                    elif isinstance(message, Vote):
+                        self._spawn(self.outbox.send_vote, to, message)
                 case SetTimer(view, delay_ms):
                     self._timer_view = view
                     self._timer_deadline = trio.current_time() + delay_ms / 1000
                     self._timer_changed.set()
                 case FetchBlock(block_id, peer):
-                    self._spawn(node.protocols.fetch_block, block_id, peer)
+                    self._spawn(self._fetch, block_id, peer)
                 case BuildProposal():
-                    self._spawn(self._build, action)
+                    self._spawn(self._pace, action)
                 case ReportEvidence(evidence):
-                    node.metrics.evidence.inc()
-                    node.evidence.append(evidence)
+                    self.metrics.evidence.inc()
+                    self.on_evidence(evidence)
                     log.warning(
                         "equivocation by %s: %s", evidence.offender.hex()[:16], type(evidence).__name__
                     )
-
-    def _apply_sync(self, job: SyncedBlocks) -> None:
-        node = self.node
-        head = node.store.block_at(node.store.last_height() or 0)
-        assert head is not None
-        blocks, qcs = verify_synced(head, job, node.chain_id, node.validators(), node.genesis_id)
-        final = final_prefix(blocks, qcs)
-        if len(blocks) < len(job.blocks):
-            log.warning("peer %s sent %d unverifiable blocks", job.peer[-8:], len(job.blocks) - len(blocks))
-        if final:
-            node.on_commit(tuple(blocks[:final]))
-            log.info("synced to height %d", blocks[final - 1].height)
-            self.restart_core()
 
     def _spawn(self, fn: Callable[..., object], *args: object) -> None:
         assert self._nursery is not None
         self._nursery.start_soon(fn, *args)  # type: ignore[arg-type]
 
-    async def _broadcast(self, message: Proposal | Vote | Timeout | TimeoutCert) -> None:
-        if isinstance(message, Vote):
-            for account in self.core.validators.keys:
-                if account != self.core.me:
-                    await self._send(account, message)
-            return
-        await self.node.protocols.publish_consensus(message)
+    async def _fetch(self, block_id: bytes, hint: bytes | None) -> None:
+        block = await self.blocks.fetch_block(block_id, hint)
+        if block is not None:
+            self.submit(BlockFetched(block))
 
-    async def _send(self, to: bytes, message: object) -> None:
-        if to == self.core.me:
-            if isinstance(message, Vote):
-                self.submit(VoteReceived(message))
-            return
-        if isinstance(message, Vote):
-            self._spawn(self.node.protocols.send_vote, to, message)
-
-    # --- the timer ---------------------------------------------------------
+    # --- the timer -----------------------------------------------------------
 
     async def _timer(self) -> None:
         while True:
@@ -181,15 +182,15 @@ class ConsensusDriver:
                 self._timer_changed = trio.Event()
                 continue
             self._timer_deadline = math.inf
-            self.node.metrics.timeouts.inc()
+            self.metrics.timeouts.inc()
             self.submit(TimerFired(self._timer_view))
 
-    # --- leading a view ----------------------------------------------------
+    # --- leading a view ------------------------------------------------------
 
-    async def _build(self, request: BuildProposal) -> None:
-        """Pace, then assemble our block: at once when work waits, else after a quiet interval."""
-        settings = self.node.config.consensus
-        if not self._has_work():
+    async def _pace(self, request: BuildProposal) -> None:
+        """Wait for work (or a quiet interval), then ask the replica, in the loop, to build."""
+        settings = self.settings
+        if not self.replica.has_work():
             self._tx_arrived = trio.Event()
             with trio.move_on_after(settings.empty_block_interval_ms / 1000):
                 await self._tx_arrived.wait()
@@ -197,34 +198,5 @@ class ConsensusDriver:
         gap = settings.min_block_interval_ms / 1000 - (time.monotonic() - self._last_proposal)
         if gap > 0:
             await trio.sleep(gap)
-        parent = self.core.block(request.parent_id)
-        if parent is None or self.core.view != request.view:
-            return
-        ledger = self.node.ledger
-        try:
-            txs, timestamp, result = ledger.build(parent, settings.max_block_txs)
-        except Exception:
-            log.exception("could not build a block for view %d", request.view)
-            return
-        header = BlockHeader(
-            chain_id=self.node.chain_id,
-            height=request.height,
-            view=request.view,
-            parent_id=request.parent_id,
-            justify=request.justify,
-            proposer=self.core.me,
-            timestamp_ms=timestamp,
-            tx_root=tx_root(txs),
-            tx_count=len(txs),
-            state_root=result.state_root,
-        )
-        # The core signs the header; the id (hence the ledger's key) is the header's already.
-        ledger.remember_built(Block(header, tuple(txs), bytes(64)), parent, result)
         self._last_proposal = time.monotonic()
-        self.submit(ProposalBuilt(header, tuple(txs)))
-
-    def _has_work(self) -> bool:
-        """Transactions wait in the mempool, or uncommitted blocks carry some to finish committing."""
-        return (
-            next(iter(self.node.mempool.candidates()), None) is not None or self.node.ledger.has_pending_txs()
-        )
+        self.submit(_BuildNow(request))

@@ -19,7 +19,6 @@ import trio
 from p2pcity._typing import TaskStatus
 from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.consensus import (
-    BlockFetched,
     ProposalReceived,
     TimeoutCertReceived,
     TimeoutReceived,
@@ -232,7 +231,7 @@ class Protocols:
         except NetError as exc:
             log.debug("vote for view %d not delivered to %s: %s", vote.view, peer[-8:], exc)
 
-    async def fetch_block(self, block_id: bytes, hint: bytes | None) -> None:
+    async def fetch_block(self, block_id: bytes, hint: bytes | None) -> Block | None:
         """Ask the hinted peer, then every other connected validator, for a block."""
         node = self.node
         peers = []
@@ -250,8 +249,8 @@ class Protocols:
                 log.debug("block %s not fetched from %s: %s", block_id.hex()[:16], peer[-8:], exc)
                 continue
             if block.id == block_id:
-                node.driver.submit(BlockFetched(block))
-                return
+                return block
+        return None
 
     # --- handlers: what we answer ------------------------------------------------
 
@@ -269,7 +268,8 @@ class Protocols:
 
     async def _serve_block(self, _peer: str, data: bytes) -> bytes | None:
         request = decode(BlockRequest, data)
-        block = self.node.driver.core.block(request.block_id) or self.node.store.block_by_id(request.block_id)
+        block_id = request.block_id
+        block = self.node.replica.core.block(block_id) or self.node.store.block_by_id(block_id)
         return block.encoded if block is not None else b""
 
     async def _serve_txs(self, _peer: str, data: bytes) -> bytes | None:

@@ -1,8 +1,12 @@
 """The district node: opens the store, wires ledger, mempool, consensus, network and API.
 
-Only this module knows all the parts. One trio nursery owns every task; the
-consensus driver is the single writer of ledger and mempool state, and the
-HTTP API reads on the same thread (its endpoints are async), so no locks.
+Only this module knows all the parts; each part gets the ports it needs
+(``ports``), not the node. One trio nursery owns every task, all on one
+thread. The replica, stepped by the consensus driver, is the single writer
+of the core, the ledger and the committed store. The mempool has more
+writers, by design and safely: arrivals (API submits, gossip batches) call
+``Mempool.add``, which is synchronous and therefore never interleaves with a
+driver step (trio switches tasks only at an ``await``, and a step has none).
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
 from typing import Any
 
 import trio
@@ -20,26 +23,30 @@ from hypercorn.trio import serve
 from p2pcity import __version__
 from p2pcity._typing import TaskStatus
 from p2pcity.api.app import create_app
-from p2pcity.chain import queries
 from p2pcity.chain.executor import account_nonce
 from p2pcity.chain.genesis import Genesis
 from p2pcity.chain.state import StateView
 from p2pcity.config import ConfigError, NodeConfig
 from p2pcity.consensus import Config as CoreConfig
 from p2pcity.consensus import Core
-from p2pcity.crypto.keys import Identity
+from p2pcity.consensus.validators import ValidatorSet
+from p2pcity.consensus.verifier import Verifier
+from p2pcity.crypto.keys import Identity, verify
 from p2pcity.mempool import Mempool
 from p2pcity.net import NetConfig, Network
+from p2pcity.node.districts import Districts
 from p2pcity.node.driver import ConsensusDriver
 from p2pcity.node.ledger import Ledger
 from p2pcity.node.metrics import Metrics
 from p2pcity.node.protocols import Protocols
-from p2pcity.node.sync import Syncer
+from p2pcity.node.recovery import recover_core
+from p2pcity.node.replica import Replica, SyncedBlocks
+from p2pcity.node.sync import Syncer, final_synced
 from p2pcity.sharing.api_routes import add_sharing_routes
 from p2pcity.sharing.service import SharingService
 from p2pcity.store import Store
 from p2pcity.types.block import Block, QuorumCert
-from p2pcity.types.consensus import Evidence, SafetyState
+from p2pcity.types.consensus import Evidence
 from p2pcity.types.tx import Transaction
 
 log = logging.getLogger(__name__)
@@ -61,18 +68,36 @@ class Node:
             self._init_store()
             self.mempool = Mempool(self.chain_id, lambda account: account_nonce(self.store, account))
             self.ledger = Ledger(self.store, self.chain_id, self.mempool)
+            self.ledger.on_commit.append(
+                lambda _, result: self.metrics.txs_failed.inc(sum(1 for r in result.receipts if not r.ok))
+            )
             self._arrivals: dict[bytes, float] = {}
             # Recently committed blocks, decoded: readers (API, peers) mostly want the newest.
             self._recent: OrderedDict[int, Block] = OrderedDict()
-            self._refresh_districts()
+            self.districts = Districts.of(self.store)
             self.network = Network(self._net_config())
             self.protocols = Protocols(self)
             self.syncer = Syncer(self)
-            self.driver = ConsensusDriver(self, self._make_core)
+            self.replica = Replica(
+                store=self.store,
+                ledger=self.ledger,
+                make_core=self._make_core,
+                validators=self.validators,
+                on_commit=self.on_commit,
+                verify_sync=self._verify_sync,
+            )
+            self.driver = ConsensusDriver(
+                self.replica,
+                outbox=self.protocols,
+                blocks=self.protocols,
+                settings=config.consensus,
+                chain_id=self.chain_id,
+                metrics=self.metrics,
+                on_evidence=self.evidence.append,
+            )
             self.sharing = SharingService(
                 self.network, self.store, self.identity, self.chain_id, self.committed_state
             )
-            self.ledger.lookup = self._lookup_block
         except BaseException:
             self.store.close()
             raise
@@ -92,43 +117,30 @@ class Node:
                 f"{self.config.data_dir} holds a chain with another genesis than {self.config.genesis_file}"
             )
 
-    def _refresh_districts(self) -> None:
-        entries = queries.districts(self.store)
-        self._by_account = {e.district.account: e.district for e in entries}
-        self._by_peer = {e.district.peer_id: e.district.account for e in entries if e.district.peer_id}
-        self._validators = queries.validator_set(self.store)
-
-    def _lookup_block(self, block_id: bytes) -> Block | None:
-        return self.driver.core.block(block_id)  # the core is re-created after syncs: look it up late
-
     def validators(self) -> tuple[bytes, ...]:
-        return self._validators.validators
+        return self.districts.validators()
 
     @property
     def is_validator(self) -> bool:
-        return self.account in self._validators.validators
+        return self.districts.is_validator(self.account)
 
     def known_peers(self) -> set[str]:
-        return set(self._by_peer)
+        return self.districts.known_peers()
 
     def validator_peers(self) -> list[str]:
-        return [
-            d.peer_id for a, d in self._by_account.items() if a in self.validators() and a != self.account
-        ]
+        return self.districts.validator_peers(self.account)
 
     def peer_of(self, account: bytes) -> str | None:
-        district = self._by_account.get(account)
-        return district.peer_id if district and district.peer_id else None
+        return self.districts.peer_of(account)
 
     def account_of(self, peer: str) -> bytes | None:
         """The validator account behind a peer id; None for observers and strangers."""
-        account = self._by_peer.get(peer)
-        return account if account in self._validators.validators else None
+        return self.districts.account_of(peer)
 
     def _net_config(self) -> NetConfig:
         p2p = self.config.p2p
         static: dict[str, list[str]] = {
-            d.peer_id: list(d.addrs) for d in self._by_account.values() if d.addrs
+            d.peer_id: list(d.addrs) for d in self.districts.by_account.values() if d.addrs
         }
         static.update(p2p.static_peers)
         return NetConfig(
@@ -138,54 +150,36 @@ class Node:
             announce_addrs=p2p.announce,
             psk=p2p.psk or None,
             pnet=p2p.pnet,
-            allowed_peers=frozenset(self._allowed_peers()),
+            allowed_peers=frozenset(self.districts.allowed_peers()),
             bootstrap=tuple(p2p.bootstrap) or tuple(self.genesis.bootstrap),
             static_peers=static,
         )
 
-    def _allowed_peers(self) -> Iterable[str]:
-        return [d.peer_id for d in self._by_account.values() if d.peer_id]
-
     def _make_core(self) -> Core:
-        head_height = self.store.last_height() or 0
-        root = self.store.block_at(head_height)
-        assert root is not None
-        raw = self.store.load_safety()
-        safety = SafetyState.decode(raw) if raw else None
-        if safety is not None and safety.high_qc.view < root.view:
-            # We synced past what we ever voted on: start from the committed head's certificate.
-            qc = self.store.qc_for(head_height) or self.genesis.genesis_qc()
-            safety = (
-                SafetyState(safety.last_voted_view, safety.last_timeout_view, qc, qc)
-                if qc.block_id == root.id
-                else None
-            )
-        validators = self.validators()
-        return Core(
+        return recover_core(
+            self.store,
             key=self.identity.signer,
             genesis=self.genesis.block(),
-            validators=validators,
+            validators=self.validators(),
             app=self.ledger,
             config=CoreConfig(base_timeout_ms=self.config.consensus.base_timeout_ms),
-            safety=safety,
-            root=root,
         )
+
+    def _verify_sync(self, head: Block, job: SyncedBlocks) -> tuple[list[Block], list[QuorumCert]]:
+        verifier = Verifier(self.chain_id, ValidatorSet(self.validators()), self.genesis_id, verify)
+        return final_synced(head, job, verifier)
 
     # --- commits -------------------------------------------------------------
 
     def on_commit(self, blocks: tuple[Block, ...]) -> None:
-        version = self._validators.version
+        """Blocks the replica committed: caches, metrics, and the network's allow-list."""
         now = time.monotonic()
         for block in blocks:
-            if block.height <= (self.store.last_height() or 0):
-                continue  # already committed (a sync raced a consensus commit)
-            result = self.ledger.commit(block, None)
             self._recent[block.height] = block
             if len(self._recent) > RECENT_BLOCKS:
                 self._recent.popitem(last=False)
             self.metrics.blocks.inc()
             self.metrics.txs.inc(len(block.txs))
-            self.metrics.txs_failed.inc(sum(1 for r in result.receipts if not r.ok))
             for tx in block.txs:
                 arrived = self._arrivals.pop(tx.hash, None)
                 if arrived is not None:
@@ -193,11 +187,11 @@ class Node:
         self.metrics.height.set(self.store.last_height() or 0)
         self.metrics.mempool_txs.set(len(self.mempool))
         self.metrics.mempool_bytes.set(self.mempool.size_bytes)
-        self._refresh_districts()
-        if self._validators.version != version:
-            log.info("validator set changed to version %d", self._validators.version)
-            self.network.set_allowed_peers(self._allowed_peers())
-            self.driver.restart_core()
+        version = self.districts.version
+        self.districts = Districts.of(self.store)
+        if self.districts.version != version:
+            log.info("validator set changed to version %d", self.districts.version)
+            self.network.set_allowed_peers(self.districts.allowed_peers())
 
     # --- the NodeHandle of the API -----------------------------------------------
 
@@ -213,7 +207,7 @@ class Node:
             "height": height,
             "block": head.id.hex() if head else None,
             "block_time_ms": head.header.timestamp_ms if head else None,
-            "view": self.driver.core.view,
+            "view": self.replica.core.view,
             "peers": len(self.network.connected_peers()),
             "validators": len(self.validators()),
             "mempool": len(self.mempool),
@@ -264,8 +258,8 @@ class Node:
     def peers(self) -> list[dict[str, Any]]:
         out = []
         for peer in sorted(self.network.connected_peers()):
-            account = self._by_peer.get(peer)
-            district = self._by_account.get(account) if account else None
+            account = self.districts.by_peer.get(peer)
+            district = self.districts.by_account.get(account) if account else None
             out.append(
                 {
                     "peer_id": peer,

@@ -1,11 +1,12 @@
 """Catching up: a node that was down, or a new observer, fetches committed blocks from peers.
 
-The syncer only asks and collects; the consensus driver (the one writer)
-verifies and commits. A block is committed only with proof that it is final:
-every block's ``justify`` QC is checked against the validator set, blocks link
-by parent id, and the last committed one is the head of a three-chain (two
-children in consecutive views, the second certified by a valid QC). The
-ancestors of a final block are final.
+The syncer only asks and collects; the replica (the one writer) verifies and
+commits. A block is committed only with proof that it is final, judged by the
+consensus package's own rules, not a copy of them: each block passes the
+consensus verifier (chain, leader of its view, body, signature), links to its
+parent as the block tree requires, carries a valid justify QC, and the last
+committed one is the head of a three-chain (``p2pcity.consensus.safety``).
+The ancestors of a final block are final.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import trio
 
 from p2pcity.codec import DecodeError, decode, encode
+from p2pcity.consensus.block_tree import BlockTree
+from p2pcity.consensus.safety import three_chain
+from p2pcity.consensus.verifier import Verifier
 from p2pcity.net import NetError
+from p2pcity.node.replica import SyncedBlocks
 from p2pcity.node.wire import MAX_SYNC_BATCH, SyncItem, SyncRequest
 from p2pcity.types.block import Block, QuorumCert
 
@@ -32,60 +37,42 @@ SYNC_INTERVAL = 2.0
 SYNC_THRESHOLD = 3
 
 
-@dataclass(frozen=True, slots=True)
-class SyncedBlocks:
-    """Blocks received from a peer, in height order, for the driver to verify and commit."""
-
-    blocks: tuple[Block, ...]
-    qcs: tuple[QuorumCert | None, ...]
-    peer: str
-
-
-def verify_synced(
-    head: Block, job: SyncedBlocks, chain_id: str, validators: tuple[bytes, ...], genesis_id: bytes
-) -> tuple[list[Block], list[QuorumCert | None]]:
-    """The longest prefix of ``job`` that links to ``head`` with valid signatures and QCs."""
-    blocks: list[Block] = []
-    qcs: list[QuorumCert | None] = []
+def final_synced(head: Block, job: SyncedBlocks, verifier: Verifier) -> tuple[list[Block], list[QuorumCert]]:
+    """The blocks of ``job`` proven final on top of committed ``head``, each with the QC that certifies it."""
+    tree = BlockTree(head)
     parent = head
+    accepted: list[Block] = []
+    certificates: list[QuorumCert] = []
     for block, qc in zip(job.blocks, job.qcs, strict=True):
-        h = block.header
-        # Rule: each block extends the previous one, by one height, on this chain.
-        if h.chain_id != chain_id or h.parent_id != parent.id or h.height != parent.height + 1:
+        # Rule: a valid block on its own (our chain, the leader of its view, its body, its signature).
+        if verifier.block(block) is not None:
             break
-        # Rule: proposed and signed by a validator, with the transactions its header names.
-        if h.proposer not in validators or not block.signature_ok() or not block.body_matches_header():
+        # Rule: it extends the previous block (one height up, a later view, justify certifies it).
+        if BlockTree.check_child(block, parent) is not None:
             break
-        # Rule: its justify QC certifies its parent with a quorum of valid votes.
-        if h.justify.block_id != parent.id or not h.justify.verify(chain_id, validators, genesis_id):
+        # Rule: its justify QC is a quorum of valid votes.
+        if not verifier.qc(block.justify):
             break
-        ok_qc = (
-            qc
-            if qc is not None and qc.block_id == block.id and qc.verify(chain_id, validators, genesis_id)
-            else None
-        )
-        blocks.append(block)
-        qcs.append(ok_qc)
+        tree.add(block)
+        accepted.append(block)
+        certificates.append(block.justify)
+        if qc is not None and qc.block_id == block.id and verifier.qc(qc):
+            certificates.append(replace(qc, height=block.height))  # the height is not signed
         parent = block
-    return blocks, qcs
-
-
-def final_prefix(blocks: list[Block], qcs: list[QuorumCert | None]) -> int:
-    """How many leading blocks are proven final by a three-chain inside the batch.
-
-    Links and signatures are checked by the caller; this only finds the
-    highest block ``b`` with children ``b'``, ``b''`` in views ``v+1``, ``v+2``
-    and a QC for ``b''`` (its own, or the justify of the block after it).
-    """
-    best = 0
-    for i in range(len(blocks) - 2):
-        b, c, d = blocks[i], blocks[i + 1], blocks[i + 2]
-        if c.view != b.view + 1 or d.view != c.view + 1:
-            continue
-        certified = qcs[i + 2] is not None or (i + 3 < len(blocks) and blocks[i + 3].justify.block_id == d.id)
-        if certified:
-            best = i + 1
-    return best
+    if len(accepted) < len(job.blocks):
+        log.warning("peer %s sent %d unverifiable blocks", job.peer[-8:], len(job.blocks) - len(accepted))
+    # Rule: final means committed by the three-chain rule, the consensus core's own.
+    best: Block | None = None
+    for qc in certificates:
+        _, commit = three_chain(tree, qc)
+        if commit is not None and (best is None or commit.height > best.height):
+            best = commit
+    if best is None:
+        return [], []
+    final = tree.commit(best)
+    # Each final block is certified by the justify of the block after it (there are two after the last).
+    after = {b.parent_id: b.justify for b in accepted}
+    return final, [after[b.id] for b in final]
 
 
 class Syncer:

@@ -1,0 +1,111 @@
+"""Rebuilding a validator's consensus core from its store, after a restart or a catch-up sync.
+
+Two promises rest on this module:
+
+- **the safety record never moves backwards.** A core is built from the
+  persisted record; after a sync past every view the record knew, only the
+  certificates move up (to the committed head's), never ``last_voted_view``
+  or ``last_timeout_view``. (Before: the head's QC was missing, the record
+  fell back to genesis and the node voted a second time in a view it had
+  voted in.)
+- **certified blocks come back.** The blocks the record relies on (written
+  with it, :meth:`p2pcity.store.Store.save_safety`) are put back in the
+  core's block tree, so when every validator restarts at once the high QC's
+  block is still on some disk and the next leader can extend it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from p2pcity.consensus import Config, Core
+from p2pcity.consensus.app import App, SignatureCheck
+from p2pcity.consensus.block_tree import BlockTree
+from p2pcity.crypto.keys import SigningKey, verify
+from p2pcity.store import Store
+from p2pcity.types.block import Block, QuorumCert
+from p2pcity.types.consensus import SafetyState
+
+
+def restart_safety(
+    persisted: SafetyState | None, root: Block, root_qc: QuorumCert | None
+) -> SafetyState | None:
+    """The safety record a core restarted on committed ``root`` starts from (None: a fresh start).
+
+    The voted and timed-out views are always the persisted ones. When the
+    node committed past its own high QC (a sync), the certificates become the
+    root's QC, which is newer than both the old lock and the old high QC.
+    """
+    if persisted is None:
+        return None
+    if persisted.high_qc.view >= root.view:
+        return persisted
+    if root_qc is None or root_qc.block_id != root.id or root_qc.view < persisted.high_qc.view:
+        return persisted  # stale certificates are harmless; lowering the voted views is not
+    return SafetyState(persisted.last_voted_view, persisted.last_timeout_view, root_qc, root_qc)
+
+
+def certified_above(root: Block, pending: Iterable[Block]) -> list[Block]:
+    """The pending blocks that descend from ``root``, parents before children."""
+    known = {root.id}
+    out = []
+    for block in sorted(pending, key=lambda b: (b.height, b.id)):
+        if block.parent_id in known and block.height > root.height:
+            out.append(block)
+            known.add(block.id)
+    return out
+
+
+def head_qc(store: Store, certified: list[Block]) -> QuorumCert | None:
+    """The QC of the committed head: stored with it, or the justify of a certified child."""
+    height = store.last_height() or 0
+    qc = store.qc_for(height)
+    if qc is not None:
+        return qc
+    head_id = store.last_block_id()
+    return next(
+        (b.justify for b in certified if b.parent_id == head_id and b.justify.block_id == head_id), None
+    )
+
+
+def install(core: Core, blocks: Iterable[Block]) -> int:
+    """Put recovered blocks (validated before they were persisted) back in the core's tree."""
+    added = 0
+    for block in blocks:
+        parent = core.tree.get(block.parent_id)
+        if parent is None or block.id in core.tree or BlockTree.check_child(block, parent) is not None:
+            continue
+        core.tree.add(block)
+        added += 1
+    return added
+
+
+def recover_core(
+    store: Store,
+    *,
+    key: SigningKey,
+    genesis: Block,
+    validators: Iterable[bytes],
+    app: App,
+    config: Config,
+    core_class: type[Core] = Core,
+    check: SignatureCheck = verify,
+) -> Core:
+    """A core that resumes where the store stands: committed head, safety record, certified blocks."""
+    root = store.block_at(store.last_height() or 0)
+    if root is None:
+        raise ValueError("the store has no committed head (not even genesis)")
+    certified = certified_above(root, store.pending_blocks())
+    safety = restart_safety(store.load_safety(), root, head_qc(store, certified))
+    core = core_class(
+        key=key,
+        genesis=genesis,
+        validators=validators,
+        app=app,
+        config=config,
+        safety=safety,
+        root=root,
+        check=check,
+    )
+    install(core, certified)
+    return core

@@ -1,0 +1,258 @@
+"""One validator's decision step: the consensus core, its ledger and its store, synchronously.
+
+:class:`Replica` is the single writer of core, ledger and committed store.
+Its entry points (:meth:`Replica.handle`, :meth:`Replica.build`,
+:meth:`Replica.apply_sync`) each run to completion without awaiting, and
+return the actions only the network, the clock or the block builder can
+carry out. The trio driver (``driver.py``) and the node-layer simulator
+(``tests/simnode``) are two shells around this same code.
+
+What it guarantees, whatever the shell:
+
+- **persist before sign**: ``PersistSafety`` is written (synced, with the
+  blocks it relies on) before any later action of the list is even returned;
+- **fail-stop**: if the safety record or a commit cannot be made durable,
+  :class:`FailStop` is raised and nothing after it runs. The node must stop:
+  continuing would let the core believe in state the disk does not have;
+- **atomic core replacement**: when a commit changes the validator set, or a
+  sync moves the committed head, the core is rebuilt from the store and no
+  further action of the old core's list runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from p2pcity.chain.executor import BlockError
+from p2pcity.consensus import (
+    Action,
+    Broadcast,
+    BuildProposal,
+    Commit,
+    Core,
+    Event,
+    FetchBlock,
+    PersistSafety,
+    ProposalBuilt,
+    ReportEvidence,
+    Send,
+    SetTimer,
+    Start,
+)
+from p2pcity.node.ledger import Ledger
+from p2pcity.store import Store, StoreError
+from p2pcity.types.block import Block, BlockHeader, QuorumCert, tx_root
+from p2pcity.types.consensus import Proposal, SafetyState, Vote
+
+log = logging.getLogger(__name__)
+
+# What the decision step leaves to its shell: the network, the timer, the block builder's pacing.
+Outgoing = Broadcast | Send | SetTimer | FetchBlock | BuildProposal | ReportEvidence
+
+
+class FailStop(Exception):  # noqa: N818 - names what the node does, not an error condition
+    """Durable state could not be written (safety record or commit): the node must stop now."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncedBlocks:
+    """Committed blocks received from a peer, in height order, with the QCs the peer had."""
+
+    blocks: tuple[Block, ...]
+    qcs: tuple[QuorumCert | None, ...]
+    peer: str
+
+
+class Replica:
+    """The consensus core plus the ledger and store it drives, stepped one input at a time.
+
+    ``make_core`` rebuilds the core from the store (``recovery.recover_core``);
+    ``validators`` reads the validator set from committed state;
+    ``on_commit`` is told of every committed run of blocks (metrics, caches).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        ledger: Ledger,
+        make_core: Callable[[], Core],
+        validators: Callable[[], tuple[bytes, ...]],
+        on_commit: Callable[[tuple[Block, ...]], None] = lambda _: None,
+        verify_sync: Callable[[Block, SyncedBlocks], tuple[list[Block], list[QuorumCert]]] | None = None,
+    ) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.make_core = make_core
+        self.validators = validators
+        self.on_commit = on_commit
+        self.verify_sync = verify_sync
+        self.core = make_core()
+        ledger.lookup = self._lookup
+        # Uncommitted blocks already on disk (id -> height), so each is written once.
+        self._on_disk: dict[bytes, int] = {b.id: b.height for b in store.pending_blocks()}
+        self.replacements = 0
+
+    def _lookup(self, block_id: bytes) -> Block | None:
+        return self.core.block(block_id)  # late-bound: the core is replaced after syncs
+
+    # --- the decision step -------------------------------------------------------
+
+    def handle(self, event: Event) -> list[Outgoing]:
+        """Feed one event to the core; do what must be durable; return what is left to send."""
+        return self.process(self.core.handle(event))
+
+    def process(self, actions: list[Action]) -> list[Outgoing]:
+        """Carry out the durable part of the current core's ``actions`` (in order); return the rest.
+
+        Split from :meth:`handle` so a test can put a wrapper between the
+        core and this step (the simulator's byzantine behaviours).
+        """
+        return self._run(self.core, actions)
+
+    def _run(self, core: Core, actions: list[Action]) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        for i, action in enumerate(actions):
+            if isinstance(action, PersistSafety):
+                self._persist(core, action.state, actions[i + 1 :])
+            elif isinstance(action, Commit):
+                if self._commit(core, action.blocks):
+                    # The validator set changed: the old core's remaining actions must not run.
+                    out += self._replace_core()
+                    break
+            else:
+                out.append(action)
+        return out
+
+    def _replace_core(self) -> list[Outgoing]:
+        self.core = self.make_core()
+        self.replacements += 1
+        return self._run(self.core, self.core.handle(Start()))
+
+    # --- durable actions -----------------------------------------------------------
+
+    def _persist(self, core: Core, state: SafetyState, rest: list[Action]) -> None:
+        blocks = self._to_persist(core, state, rest)
+        try:
+            self.store.save_safety(state, blocks)
+        except (StoreError, OSError) as exc:
+            raise FailStop(f"cannot persist the consensus safety record: {exc}") from exc
+        for block in blocks:
+            self._on_disk[block.id] = block.height
+
+    def _to_persist(self, core: Core, state: SafetyState, rest: list[Action]) -> list[Block]:
+        """Uncommitted blocks the record or the next messages rely on, not yet on disk, oldest first."""
+        tips = [state.high_qc.block_id, state.locked_qc.block_id]
+        for action in rest:
+            message = action.message if isinstance(action, Send | Broadcast) else None
+            if isinstance(message, Vote):
+                tips.append(message.block_id)
+            elif isinstance(message, Proposal):
+                tips.append(message.block.id)
+        root = core.committed
+        found: dict[bytes, Block] = {}
+        for tip in tips:
+            block = core.block(tip)
+            while block is not None and block.id != root.id and block.id not in found:
+                if block.id not in self._on_disk:
+                    found[block.id] = block
+                block = core.block(block.parent_id)
+        return sorted(found.values(), key=lambda b: b.height)
+
+    def _commit(self, core: Core, blocks: tuple[Block, ...]) -> bool:
+        """Commit final blocks; True if the validator set changed (the core must be rebuilt)."""
+        before = set(core.validators.keys)
+        self._commit_blocks(blocks, self._qcs_of(core, blocks))
+        return set(self.validators()) != before
+
+    def _commit_blocks(self, blocks: Iterable[Block], qcs: Iterable[QuorumCert | None]) -> None:
+        for block, qc in zip(blocks, qcs, strict=True):
+            try:
+                self.ledger.commit(block, qc)
+            except (StoreError, OSError, BlockError) as exc:
+                raise FailStop(
+                    f"cannot commit block {block.id.hex()[:16]} at height {block.height}: {exc}"
+                ) from exc
+            self.on_commit((block,))  # one at a time: each is durable before it is announced
+        head = self.store.last_height() or 0
+        stale = [bid for bid, height in self._on_disk.items() if height <= head]
+        if stale:
+            try:
+                self.store.drop_pending(stale)
+            except (StoreError, OSError) as exc:
+                raise FailStop(f"cannot prune certified blocks: {exc}") from exc
+            for bid in stale:
+                del self._on_disk[bid]
+
+    @staticmethod
+    def _qcs_of(core: Core, blocks: tuple[Block, ...]) -> list[QuorumCert | None]:
+        """The QC of each committed block: the next one's justify; for the last, its child's in the tree."""
+        qcs: list[QuorumCert | None] = [nxt.justify for nxt in blocks[1:]]
+        last = blocks[-1]
+        child_qc = None
+        for tip in (core.safety.locked_qc.block_id, core.safety.high_qc.block_id):
+            block = core.block(tip)
+            while block is not None and block.id != last.id:
+                if block.parent_id == last.id and block.justify.block_id == last.id:
+                    child_qc = block.justify
+                    break
+                block = core.block(block.parent_id)
+            if child_qc is not None:
+                break
+        qcs.append(child_qc)
+        return qcs
+
+    # --- leading a view ------------------------------------------------------------
+
+    def build(self, request: BuildProposal, *, chain_id: str, max_txs: int) -> list[Outgoing]:
+        """Assemble, execute and hand our block for ``request`` to the core (which signs it)."""
+        built = self.prepare(request, chain_id=chain_id, max_txs=max_txs)
+        return self.handle(built) if built is not None else []
+
+    def prepare(self, request: BuildProposal, *, chain_id: str, max_txs: int) -> ProposalBuilt | None:
+        """Our unsigned block for ``request``, executed and remembered by the ledger (None: too late)."""
+        core = self.core
+        parent = core.block(request.parent_id)
+        if parent is None or core.view != request.view:
+            return None  # the view moved on while the builder paced
+        try:
+            txs, timestamp, result = self.ledger.build(parent, max_txs)
+        except BlockError as exc:
+            log.warning("could not build a block for view %d: %s", request.view, exc)
+            return None
+        header = BlockHeader(
+            chain_id=chain_id,
+            height=request.height,
+            view=request.view,
+            parent_id=request.parent_id,
+            justify=request.justify,
+            proposer=core.me,
+            timestamp_ms=timestamp,
+            tx_root=tx_root(txs),
+            tx_count=len(txs),
+            state_root=result.state_root,
+        )
+        # The core signs the header; the id (hence the ledger's key) is the header's already.
+        self.ledger.remember_built(Block(header, tuple(txs), bytes(64)), parent, result)
+        return ProposalBuilt(header, tuple(txs))
+
+    def has_work(self) -> bool:
+        """Transactions wait in the mempool, or uncommitted blocks carry some to finish committing."""
+        return next(iter(self.ledger.mempool.candidates()), None) is not None or self.ledger.has_pending_txs()
+
+    # --- catching up -----------------------------------------------------------------
+
+    def apply_sync(self, job: SyncedBlocks) -> tuple[int, list[Outgoing]]:
+        """Commit the proven-final prefix of ``job``; (blocks committed, actions of the new core)."""
+        if self.verify_sync is None:
+            return 0, []
+        head = self.store.block_at(self.store.last_height() or 0)
+        if head is None:
+            raise FailStop("the store lost its committed head")
+        final, qcs = self.verify_sync(head, job)
+        if not final:
+            return 0, []
+        self._commit_blocks(final, qcs)
+        return len(final), self._replace_core()
