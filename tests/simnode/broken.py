@@ -1,0 +1,81 @@
+"""Deliberately broken node layers: the planted bugs the node-layer sweep must catch.
+
+Each reproduces, as a thin variant of the production code, a bug the node
+layer had or could have:
+
+- :func:`reset_after_sync`: after a sync past the recorded views, the core
+  starts from a fresh safety record (the old ``_make_core`` fallback to the
+  genesis QC, with voted and timed-out views back to 0);
+- :func:`forget_voted_view`: every restart starts from a fresh safety record;
+- :class:`PersistLate`: the safety record is written after the step's messages
+  left (a vote sent before it is durable);
+- :class:`NoCertifiedBlocks`: certified blocks are not written with the
+  record (the old unused ``put_pending``), so a full restart finds no high-QC block.
+
+The store's own guard (the safety record never moves backwards) stops the
+first two with a ``FailStop`` before anything is signed; the sweep's
+controls run them with the guard disabled too, so the simulator's own
+checker is shown to catch the double signing by itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from p2pcity.consensus import Action, Core
+from p2pcity.node import recovery
+from p2pcity.node.replica import Outgoing, Replica
+from p2pcity.store import Store
+from p2pcity.types.consensus import SafetyState
+
+
+def _recover_with(store: Store, safety: SafetyState | None, **kwargs: Any) -> Core:
+    original = store.load_safety
+    store.load_safety = lambda: safety  # type: ignore[method-assign]
+    try:
+        return recovery.recover_core(store, **kwargs)
+    finally:
+        store.load_safety = original  # type: ignore[method-assign]
+
+
+def reset_after_sync(store: Store, **kwargs: Any) -> Core:
+    persisted = store.load_safety()
+    root = store.block_at(store.last_height() or 0)
+    assert root is not None
+    if persisted is not None and persisted.high_qc.view < root.view:
+        return _recover_with(store, None, **kwargs)
+    return recovery.recover_core(store, **kwargs)
+
+
+def forget_voted_view(store: Store, **kwargs: Any) -> Core:
+    return _recover_with(store, None, **kwargs)
+
+
+class PersistLate(Replica):
+    """Writes each safety record one step late: after the messages that depend on it left."""
+
+    _late: list[tuple[Core, SafetyState, list[Action]]]
+
+    def process(self, actions: list[Action]) -> list[Outgoing]:
+        late = getattr(self, "_late", [])
+        self._late = []
+        for core, state, rest in late:
+            Replica._persist(self, core, state, rest)
+        return super().process(actions)
+
+    def _persist(self, core: Core, state: SafetyState, rest: list[Action]) -> None:
+        self._late = [*getattr(self, "_late", []), (core, state, rest)]
+
+
+class NoCertifiedBlocks(Replica):
+    def _to_persist(self, core: Core, state: SafetyState, rest: list[Action]) -> list[Any]:
+        return []
+
+
+# name -> keyword arguments of NodeSimulation that plant the bug.
+BROKEN: dict[str, dict[str, Any]] = {
+    "reset_after_sync": {"make_core": reset_after_sync},
+    "forget_voted_view": {"make_core": forget_voted_view},
+    "persist_late": {"replica_class": PersistLate},
+    "no_certified_blocks": {"replica_class": NoCertifiedBlocks},
+}

@@ -1,0 +1,84 @@
+"""Replay one node-layer simulator run from its seed, optionally with a full trace.
+
+    .venv/bin/python -m tests.simnode.replay --kind blackout --n 4 --seed 3 --trace
+
+``--broken`` replays with one of the planted node-layer bugs of
+``tests/simnode/broken.py``; ``--no-guard`` also disables the store's
+"safety record never moves backwards" guard, to watch the simulator's own
+checker catch what the guard would have stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+from tests.simnode.broken import BROKEN
+from tests.simnode.scenario import ALL_KINDS, make_node_scenario
+from tests.simnode.simulator import NodeSimulation
+
+
+def command(kind: str, n: int, seed: int, broken: str | None = None, guard: bool = True) -> str:
+    extra = (f" --broken {broken}" if broken else "") + ("" if guard else " --no-guard")
+    return f".venv/bin/python -m tests.simnode.replay --kind {kind} --n {n} --seed {seed}{extra} --trace"
+
+
+@contextlib.contextmanager
+def store_guard(enabled: bool) -> Iterator[None]:
+    """With ``enabled`` False, the store accepts a lower safety record (for planted-bug controls only)."""
+    if enabled:
+        yield
+        return
+    with mock.patch("p2pcity.store.store.check_monotonic", lambda _old, _new: None):
+        yield
+
+
+def run_one(kind: str, n: int, seed: int, broken: str | None = None, guard: bool = True, **kw: Any) -> Any:
+    scenario = make_node_scenario(kind, n, seed)
+    with store_guard(guard):
+        return NodeSimulation(scenario, **BROKEN.get(broken or "", {}), **kw).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kind", choices=ALL_KINDS, required=True)
+    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--broken", choices=sorted(BROKEN), help="a planted node-layer bug")
+    parser.add_argument("--no-guard", action="store_true", help="disable the store's monotonic guard")
+    parser.add_argument("--trace", action="store_true", help="print every event and action")
+    parser.add_argument("--tail", type=int, default=0, help="print only the last N trace lines")
+    parser.add_argument("--logs", action="store_true", help="show the node's own log lines")
+    args = parser.parse_args(argv)
+    if not args.logs:
+        logging.disable(logging.WARNING)
+    print(make_node_scenario(args.kind, args.n, args.seed).describe())
+    lines: list[str] = []
+    failure: BaseException | None = None
+    try:
+        result = run_one(
+            args.kind,
+            args.n,
+            args.seed,
+            args.broken,
+            not args.no_guard,
+            trace=lines.append if args.trace else None,
+        )
+    except Exception as exc:
+        failure = exc
+    if args.trace:
+        print("\n".join(lines[-args.tail :] if args.tail else lines))
+    if failure is not None:
+        print(f"FAILED: {type(failure).__name__}: {failure}")
+        return 1
+    print(f"ok: {result.events} events, {result.end_ms} ms simulated, committed {result.committed}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

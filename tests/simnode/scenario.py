@@ -1,0 +1,51 @@
+"""Node-layer scenarios: tests/sim's kinds, plus the faults that only a node layer can get wrong.
+
+- ``blackout``: every replica crashes at the same moment (a power cut; each
+  crash may cut its step between two disk writes) and all restart together;
+- ``sync_restart``: one replica's consensus traffic is cut off long enough for
+  it to fall behind; its sync requests still get through, so it commits past
+  the views it voted in by syncing (its core rebuilt from the store), then
+  it crashes and restarts.
+
+Replay a failure: ``python -m tests.simnode.replay --kind KIND --n N --seed SEED``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+from tests.sim.scenario import KINDS, Crash, Partition, Scenario, make_scenario
+
+NODE_KINDS = ("blackout", "sync_restart")
+ALL_KINDS = KINDS + NODE_KINDS
+
+
+def make_node_scenario(kind: str, n: int, seed: int) -> Scenario:
+    if kind in KINDS:
+        return make_scenario(kind, n, seed)
+    if kind not in NODE_KINDS:
+        raise ValueError(f"unknown scenario kind {kind!r}; one of {ALL_KINDS}")
+    rng = random.Random(f"node/{kind}/{n}/{seed}")
+    base = make_scenario("network", n, seed, network="calm")
+    if kind == "blackout":
+        at = rng.randrange(200, 1500)
+        back = at + rng.randrange(1, 800)
+        crashes = tuple(Crash(r, at, back, rng.randrange(0, 4)) for r in range(n))
+        return replace(base, kind=kind, gst_ms=back + rng.randrange(0, 500), crashes=crashes)
+    # sync_restart: cut one replica off while the others commit, then restart it once it is back.
+    lagger = rng.randrange(n)
+    cut_from = rng.randrange(100, 600)
+    cut_to = cut_from + rng.randrange(3000, 6000)
+    others = frozenset(r for r in range(n) if r != lagger)
+    partition = Partition(cut_from, cut_to, (frozenset({lagger}), others))
+    crash_at = cut_to + rng.randrange(200, 1500)
+    crash = Crash(lagger, crash_at, crash_at + rng.randrange(1, 400), rng.randrange(0, 4))
+    return replace(
+        base,
+        kind=kind,
+        gst_ms=crash.restart_ms + 100,
+        partitions=(partition,),
+        crashes=(crash,),
+        loss_rate=0.0,
+    )
