@@ -21,11 +21,11 @@ SERVE_WINDOW_MS = 10 * 60 * 1000
 """How long after its commit (in block time) a granted request may be served.
 
 Block time, not blocks: expiry is judged in block time too, and a block
-count would stretch from ~1 minute on a busy chain (100 ms blocks) to ~10
-on an idle one (1 s empty blocks). The proxy's clock is the timestamp of
+count would mean anything from ~1 minute on a busy chain (100 ms blocks) to
+~10 on an idle one (1 s empty blocks). A proxy's clock is the timestamp of
 its latest committed block, which honest validators check against their own
-clocks before voting; a stalled chain stops the clock, so a window never
-grows by a stall's length beyond what the chain's next block says."""
+clocks before voting; while the chain is stalled that clock stands still, so
+the window closes by chain time, not wall time."""
 
 
 class Refusal(StrEnum):

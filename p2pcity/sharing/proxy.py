@@ -2,10 +2,11 @@
 
 Pure given its inputs: a request, a committed state view, the block time of
 that state (``now_ms``), the validator's identity, a log of the requests it
-served (an optional rng). No I/O, no clock: "expired" is judged at the
-request's block time, which the ledger recorded; "revoked" and "window
-closed" at the committed state and time the caller passes in, so an honest
-proxy refuses from the revoke's height on and once the window is over.
+served (an optional rng). No I/O, no clock: the ledger judged the request at
+its block time; "revoked", "expired" and "window closed" are judged again at
+the committed state and block time the caller passes in, so an honest proxy
+refuses from the revoke's height on, from the expiry on, and once the window
+is over, even for a request that was in time.
 
 The ledger already judged the grant when it executed the ``access.request``
 (with :func:`p2pcity.chain.access.grant_refusal`) and counted the use then;
@@ -118,8 +119,9 @@ def check_request(
     # Rule: the ledger granted it; its refusal code is the proxy's.
     if not (receipt.ok and access.granted):
         return Refused(_ledger_code(access.reason), f"the ledger refused the access request: {receipt.error}")
-    # Rule: the grant still allows it, judged by the ledger's own rule at the request's block time.
-    code = grant_refusal(entry, access.grantee, access.purpose, access.timestamp_ms, counted=True)
+    # Rule: the grant still allows it now (not revoked, not expired since), by the ledger's own
+    # rule; the ledger judged it at the request's block time and counted the use then.
+    code = grant_refusal(entry, access.grantee, access.purpose, now_ms, counted=True)
     if code is not None:
         return Refused(code, f"the grant does not allow this request: {code.value}")
     # Rule: one use, one window: a committed request is served only shortly after its commit.

@@ -105,17 +105,18 @@ def test_revoked_from_the_revoke_height_on() -> None:
     assert refusal(world, world.ask(grant, late)) == Refusal.REVOKED
 
 
-def test_expiry_is_judged_at_the_request_block_time() -> None:
+def test_expiry_is_judged_at_the_request_block_time_and_again_when_serving() -> None:
     world = new_world()
     dataset = world.put()
     grant = world.grant(dataset, expires_at_ms=world.now_ms + 1500)
     in_time, receipt = world.request(grant)  # block time: grant + 1000 ms
     assert receipt.ok
+    assert served(world, world.ask(grant, in_time)).served  # before the expiry: served
     too_late, receipt = world.request(grant)  # grant + 2000 ms
     assert receipt.error.startswith("expired:")
-    # The chain's clock is past the expiry now, but the first request was in time.
-    assert served(world, world.ask(grant, in_time)).served
     assert refusal(world, world.ask(grant, too_late)) == Refusal.EXPIRED
+    # The chain's clock is past the expiry now: even the request made in time is over.
+    assert refusal(world, world.ask(grant, in_time)) == Refusal.EXPIRED
 
 
 def test_used_up_counts_at_request_time() -> None:
