@@ -7,9 +7,10 @@ Owns, by seam:
 - ``datakey``: the owner's per-dataset delegating key and kfrag signer
   (derived from her identity), and the capsule + sealed data key on chain.
 - ``grants``: the owner splits a re-encryption key into one sealed key
-  fragment per validator -> an ``access.grant`` body.
+  fragment per validator, bound to the grant's terms -> an ``access.grant`` body.
 - ``proxy``: a validator's pure decision on a re-encryption request against
-  the committed state, and the re-encryption itself.
+  the committed state (``p2pcity.chain.access`` holds the grant rule and the
+  refusal codes), and the re-encryption itself, once per request.
 - ``grantee``: verifying capsule fragments, combining them, opening the data.
 - ``messages``: the wire messages of the two protocols below.
 - ``blob_protocol`` / ``proxy_protocol``: ``/p2pcity/<chain>/blob/1.0.0``

@@ -25,6 +25,12 @@ grantee need that public key to check key and capsule fragments, and the
 owner need not be a district whose key the chain knows, so it travels with
 the capsule. ``DatasetRegister.sealed_key`` is the Umbral DEM ciphertext of
 the 32-byte data key under that capsule (72 bytes).
+
+Proofs of possession. :func:`dataset_body` signs the body with the
+delegating key and with the kfrag signer (``possession``, ``signer_proof``),
+over the chain, the sender and every other field, so nobody can register a
+copy of an owner's capsule, and every grant names the one verifying key the
+owner proved (``p2pcity.chain.access.possession_problem`` checks both).
 """
 
 from __future__ import annotations
