@@ -84,8 +84,18 @@ class SpecPnetConn(RawConnection):
             if not self._nonce_sent:
                 await self._send_nonce()
             self._read_cipher = XSalsa20(self._key, await self._read_nonce())
-        data = await self._conn.read(n)
+        try:
+            data = await self._conn.read(n)
+        except trio.Cancelled:
+            if self._expect == _FIRST_BYTES:
+                # The peer sent its nonce but nothing of libp2p before the upgrade
+                # deadline: it is stuck on bytes it could not decrypt.
+                self._log_refusal("no libp2p handshake came before the deadline (another swarm key?)")
+            raise
         if not data:
+            if self._expect == _FIRST_BYTES:
+                # A spec peer that cannot decrypt our first bytes hangs up before sending any.
+                await self._refuse("it hung up before the libp2p handshake (another swarm key?)")
             return b""
         plain = self._read_cipher.xor(data)
         if self._expect:
@@ -113,21 +123,26 @@ class SpecPnetConn(RawConnection):
             await self._refuse("it does not share our swarm key (another swarm.key, or the other pnet wire)")
 
     async def _refuse(self, reason: str) -> NoReturn:
-        # Counted per remote host (inbound ports are ephemeral), logged at the
-        # 1st, 2nd, 4th... refusal so a peer redialling cannot flood the log.
-        self._refusals[self._peer_host] += 1
-        count = self._refusals[self._peer_host]
+        self._log_refusal(reason)
+        await self._conn.close()
+        raise SwarmKeyMismatchError(f"pnet: {self._peer}: {reason}")
+
+    def _log_refusal(self, reason: str) -> None:
+        # Counted per inbound host (its ports are ephemeral) or per address we
+        # dial, and logged at the 1st, 2nd, 4th... so redialling cannot flood the log.
+        counter = f"to {self._peer}" if self.is_initiator else f"from {self._peer_host}"
+        self._refusals[counter] += 1
+        count = self._refusals[counter]
         if power_of_two(count):
             log.warning(
-                "pnet: refused %s connection %s %s: %s; refusal %d from this host",
+                "pnet: refused %s connection %s %s: %s; refusal %d %s",
                 "outbound" if self.is_initiator else "inbound",
                 "to" if self.is_initiator else "from",
                 self._peer,
                 reason,
                 count,
+                "to this address" if self.is_initiator else "from this host",
             )
-        await self._conn.close()
-        raise SwarmKeyMismatchError(f"pnet: {self._peer}: {reason}")
 
     async def close(self) -> None:
         await self._conn.close()
@@ -164,7 +179,7 @@ class SpecSwarmKey(str):
     def __new__(cls, psk_hex: str) -> SpecSwarmKey:
         self = super().__new__(cls, psk_hex)
         self.key = bytes.fromhex(psk_hex)
-        self.refusals = Counter()  # per remote host, for this host's refusal lines
+        self.refusals = Counter()  # this host's refusals, for its log lines
         return self
 
     key: bytes
