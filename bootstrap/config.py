@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from p2pcity.config import ConfigError, read_toml, toml_value
+from p2pcity.net.config import PNET_WIRES
 
 DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/7000"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -47,6 +48,7 @@ class BootstrapConfig:
     listen: str = DEFAULT_LISTEN
     announce: tuple[str, ...] = ()
     psk: str = ""
+    pnet: str = "spec"
     extra_peers: tuple[str, ...] = ()
     follow: str = ""
     follow_interval: float = 30.0
@@ -56,6 +58,8 @@ class BootstrapConfig:
     def __post_init__(self) -> None:
         if self.psk and not _PSK.fullmatch(self.psk):
             raise ConfigError("p2p.psk must be 64 hex characters (32 bytes), e.g. `openssl rand -hex 32`")
+        if self.pnet not in PNET_WIRES:
+            raise ConfigError(f"p2p.pnet must be one of {', '.join(PNET_WIRES)}")
         if self.follow and not self.follow.startswith(("http://", "https://")):
             raise ConfigError(f"admission.follow must be an http:// or https:// URL, got {self.follow!r}")
         if self.follow_interval < 1:
@@ -99,6 +103,8 @@ class BootstrapConfig:
                 f"announce = {toml_value(list(self.announce))}",
                 "# The chain's private-network key (64 hex); empty: no PSK.",
                 f"psk = {toml_value(self.psk)}",
+                '# The private-network wire, as on the chain\'s nodes: "spec" or "py-libp2p-0.8.1".',
+                f"pnet = {toml_value(self.pnet)}",
                 "",
                 "[admission]",
                 "# Peer ids admitted besides the genesis districts (e.g. operators' tools).",
@@ -131,7 +137,7 @@ class BootstrapConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], home: Path) -> BootstrapConfig:
-        p2p = _table(raw, "p2p", {"listen", "announce", "psk"})
+        p2p = _table(raw, "p2p", {"listen", "announce", "psk", "pnet"})
         admission = _table(raw, "admission", {"extra_peers", "follow", "follow_interval"})
         log = _table(raw, "log", {"level", "status_interval"})
         unknown = set(raw) - {"p2p", "admission", "log"}
@@ -142,6 +148,7 @@ class BootstrapConfig:
             listen=_str(p2p, "listen", DEFAULT_LISTEN, "p2p"),
             announce=_strings(p2p, "announce", "p2p"),
             psk=_str(p2p, "psk", "", "p2p"),
+            pnet=_str(p2p, "pnet", "spec", "p2p"),
             extra_peers=_strings(admission, "extra_peers", "admission"),
             follow=_str(admission, "follow", "", "admission"),
             follow_interval=_seconds(admission, "follow_interval", 30.0, "admission"),

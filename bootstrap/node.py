@@ -32,6 +32,7 @@ def net_config(config: BootstrapConfig, chain_id: str, allowed: frozenset[str] =
         listen_addrs=(config.listen,),
         announce_addrs=config.announce,
         psk=config.psk or None,
+        pnet=config.pnet,
         allowed_peers=allowed,
         rendezvous=False,  # we are the rendezvous point; we register nowhere
         rendezvous_server=True,

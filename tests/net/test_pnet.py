@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import nacl.secret
 import pytest
@@ -16,6 +17,9 @@ import trio
 from Crypto.Cipher import Salsa20
 from multiaddr import Multiaddr
 
+from p2pcity.config import ConfigError as NodeConfigError
+from p2pcity.config import NodeConfig
+from p2pcity.net import ConfigError, NetConfig
 from p2pcity.net.xsalsa20 import XSalsa20, hsalsa20
 
 from .conftest import PSK, Keys, link, start
@@ -154,3 +158,14 @@ async def test_a_peer_without_our_key_is_refused_with_a_clear_line(
     assert any(line.startswith("pnet: refused outbound connection to 127.0.0.1:") for line in lines)
     assert a.peer_id not in b.connected_peers()
     assert b.peer_id not in a.connected_peers()
+
+
+def test_the_wire_is_a_checked_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="pnet"):
+        NetConfig(chain_id="c", key_file=Path("k"), pnet="salsa")
+    home = tmp_path
+    assert NodeConfig.from_dict({"district": "a"}, home).p2p.pnet == "spec"
+    old = NodeConfig.from_dict({"district": "a", "p2p": {"pnet": "py-libp2p-0.8.1"}}, home)
+    assert 'pnet = "py-libp2p-0.8.1"' in old.to_toml()
+    with pytest.raises(NodeConfigError, match=r"p2p\.pnet"):
+        NodeConfig.from_dict({"district": "a", "p2p": {"pnet": "xsalsa"}}, home)
