@@ -169,3 +169,38 @@ def test_the_wire_is_a_checked_setting(tmp_path: Path) -> None:
     assert 'pnet = "py-libp2p-0.8.1"' in old.to_toml()
     with pytest.raises(NodeConfigError, match=r"p2p\.pnet"):
         NodeConfig.from_dict({"district": "a", "p2p": {"pnet": "xsalsa"}}, home)
+
+
+async def test_hostile_bytes_before_the_handshake_do_not_hurt_the_node(
+    nursery: trio.Nursery, keys: Keys
+) -> None:
+    keys.make(2)
+    node = await start(nursery, keys.config(0, dial_timeout=1.5))
+    node.set_handler("echo", echo)
+    port = int(Multiaddr(node.listen_addrs[0]).value_for_protocol("tcp"))
+    key = bytes.fromhex(PSK)
+    nonce = os.urandom(24)
+    attacks = [
+        b"",  # connect and hang up
+        os.urandom(10),  # part of a nonce
+        os.urandom(24),  # a nonce, then silence
+        os.urandom(1 << 20),  # a megabyte of noise
+        nonce
+        + XSalsa20(key, nonce).xor(b"\x13/multistream/1.0.0\n" + os.urandom(5000)),  # our key, then junk
+        b"\x13/multistream/1.0.0\n/noise\n",  # plaintext libp2p
+    ]
+    with trio.fail_after(30):
+        for attack in attacks:
+            sock = await trio.open_tcp_stream("127.0.0.1", port)
+            try:
+                await sock.send_all(attack)
+                with trio.move_on_after(1):
+                    while await sock.receive_some(65536):
+                        pass
+            except trio.BrokenResourceError:
+                pass  # the node hung up on us: fine
+            finally:
+                await sock.aclose()
+    friend = await start(nursery, keys.config(1))
+    await link(friend, node)
+    assert await friend.request(node.peer_id, "echo", b"still here") == b"still here"
