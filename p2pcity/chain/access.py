@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from p2pcity.chain.entries import GrantEntry
-from p2pcity.codec import DecodeError, decode
+from p2pcity.chain.entries import DatasetEntry, GrantEntry
+from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.crypto import umbral
-from p2pcity.types.tx import DataCapsule, DatasetRegister, possession_message
+from p2pcity.types.tx import DataCapsule, DatasetRegister, Transaction, derived_id, possession_message
 
 SERVE_WINDOW_MS = 10 * 60 * 1000
 """How long after its commit (in block time) a granted request may be served.
@@ -26,6 +26,15 @@ count would mean anything from ~1 minute on a busy chain (100 ms blocks) to
 its latest committed block, which honest validators check against their own
 clocks before voting; while the chain is stalled that clock stands still, so
 the window closes by chain time, not wall time."""
+
+
+def min_threshold(proxies: int) -> int:
+    """f + 1 for n = 3f + 1: the fewest proxies a grant may need, and the default.
+
+    At least one honest proxy takes part in every re-encryption, so the f
+    faulty ones can neither serve a revoked, expired or used-up grant alone
+    nor block an honest one (n - f >= f + 1 answer)."""
+    return (proxies - 1) // 3 + 1
 
 
 class Refusal(StrEnum):
@@ -109,4 +118,46 @@ def possession_problem(chain_id: str, owner: bytes, dataset: DatasetRegister) ->
         return "the delegating key's proof of possession does not verify"
     if not signer_proof.verify(signer, message):
         return "the verifying key's proof of possession does not verify"
+    return None
+
+
+def dataset_id_of(tx: Transaction) -> bytes:
+    return derived_id(b"p2pcity/dataset", tx)
+
+
+def grant_id_of(tx: Transaction) -> bytes:
+    return derived_id(b"p2pcity/grant", tx)
+
+
+def _creating_tx(
+    chain_id: str, owner: bytes, nonce: int, kind: str, body: object, signature: bytes
+) -> Transaction:
+    return Transaction(chain_id, owner, nonce, kind, encode(body), signature)
+
+
+def dataset_entry_problem(chain_id: str, dataset_id: bytes, entry: DatasetEntry) -> str | None:
+    """Why ``entry`` is not the dataset ``dataset_id`` its owner registered on ``chain_id``, or None.
+
+    The id commits to the owner's account and nonce, and the owner signed the
+    body: a node can neither alter an entry nor fabricate one for an id.
+    """
+    tx = _creating_tx(chain_id, entry.owner, entry.nonce, "dataset.register", entry.dataset, entry.signature)
+    if entry.dataset_id != dataset_id or dataset_id_of(tx) != dataset_id:
+        return "the entry is not the dataset of this id"
+    if not tx.signature_ok():
+        return "the owner's signature over the dataset does not verify"
+    return possession_problem(chain_id, entry.owner, entry.dataset)
+
+
+def grant_entry_problem(chain_id: str, grant_id: bytes, entry: GrantEntry) -> str | None:
+    """Why ``entry``'s terms are not those the owner granted as ``grant_id``, or None.
+
+    Its revocation and use count are state, not signed: a node can still lie
+    about those (issue 13's proofs), which only makes honest proxies refuse.
+    """
+    tx = _creating_tx(chain_id, entry.owner, entry.nonce, "access.grant", entry.grant, entry.signature)
+    if entry.grant_id != grant_id or grant_id_of(tx) != grant_id:
+        return "the entry is not the grant of this id"
+    if not tx.signature_ok():
+        return "the owner's signature over the grant does not verify"
     return None

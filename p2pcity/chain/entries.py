@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from p2pcity.codec import U32, U64, Hash, MaxLen, Name, PublicKey, Text
+from p2pcity.codec import U32, U64, Hash, MaxLen, Name, PublicKey, Signature, Text
 from p2pcity.types.tx import AccessGrant, DatasetRegister, District
 
 
@@ -37,21 +37,32 @@ class RecordEntry:
 
 @dataclass(frozen=True, slots=True)
 class DatasetEntry:
+    """A registered dataset. ``nonce`` and ``signature`` are those of the owner's
+    ``dataset.register``: with them anyone re-checks the entry against its id alone
+    (``p2pcity.chain.access.dataset_entry_problem``), whatever node served it."""
+
     dataset_id: Hash
     owner: PublicKey
     dataset: DatasetRegister
     height: U64
     timestamp_ms: U64
+    nonce: U64
+    signature: Signature
 
 
 @dataclass(frozen=True, slots=True)
 class GrantEntry:
+    """An access grant; ``nonce`` and ``signature`` are the owner's ``access.grant``'s, so the
+    grant's terms are checkable against its id (its revocation and uses are not: issue 13)."""
+
     grant_id: Hash
     owner: PublicKey
     grant: AccessGrant
     height: U64
     revoked_height: U64  # 0: live
     uses: U64
+    nonce: U64
+    signature: Signature
 
 
 @dataclass(frozen=True, slots=True)

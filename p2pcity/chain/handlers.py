@@ -10,10 +10,17 @@ leaves a failed receipt, so a client always gets an answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from p2pcity.chain.access import describe, grant_refusal, possession_problem
+from p2pcity.chain.access import (
+    dataset_id_of,
+    describe,
+    grant_id_of,
+    grant_refusal,
+    min_threshold,
+    possession_problem,
+)
 from p2pcity.chain.entries import (
     AccessEntry,
     DatasetEntry,
@@ -48,7 +55,6 @@ from p2pcity.types.tx import (
     DistrictChange,
     RecordPut,
     Transaction,
-    derived_id,
 )
 
 MAX_KEY_FRAGMENTS = 256
@@ -75,14 +81,6 @@ def district_change_message(chain_id: str, change: DistrictChange) -> bytes:
         change.action.encode(),
         encode(change.district),
     )
-
-
-def dataset_id_of(tx: Transaction) -> bytes:
-    return derived_id(b"p2pcity/dataset", tx)
-
-
-def grant_id_of(tx: Transaction) -> bytes:
-    return derived_id(b"p2pcity/grant", tx)
 
 
 def validator_set(state: Overlay) -> ValidatorSet:
@@ -183,7 +181,8 @@ def apply_dataset_register(state: Overlay, ctx: TxContext, reg: DatasetRegister)
     if state.state_get(capsule_index(capsule.capsule)) is not None:
         raise Rejected("this capsule is already registered for another dataset")
     dataset_id = dataset_id_of(ctx.tx)
-    entry = DatasetEntry(dataset_id, ctx.tx.sender, reg, ctx.height, ctx.timestamp_ms)
+    tx = ctx.tx
+    entry = DatasetEntry(dataset_id, tx.sender, reg, ctx.height, ctx.timestamp_ms, tx.nonce, tx.signature)
     state.put(dataset_key(dataset_id), encode(entry))
     state.put(delegating_key_index(capsule.delegating_key), dataset_id)
     state.put(capsule_index(capsule.capsule), dataset_id)
@@ -212,13 +211,15 @@ def apply_access_grant(state: Overlay, ctx: TxContext, grant: AccessGrant) -> No
         raise Rejected("a key fragment is not sealed to its validator's registered PRE key")
     if len(set(registered.values())) != len(holders):
         raise Rejected("two validators share a PRE key: fragments would not be held apart")
-    # Rule: the threshold must be reachable and more than nothing.
-    if not 1 <= grant.threshold <= len(holders):
-        raise Rejected(f"threshold {grant.threshold} outside 1..{len(holders)}")
+    # Rule: the threshold is reachable and more than f, so f faulty proxies never serve alone.
+    low = min_threshold(len(holders))
+    if not low <= grant.threshold <= len(holders):
+        raise Rejected(f"threshold {grant.threshold} outside {low}..{len(holders)} (f+1..n)")
     if grant.expires_at_ms and grant.expires_at_ms <= ctx.timestamp_ms:
         raise Rejected("grant expires in the past")
     grant_id = grant_id_of(ctx.tx)
-    state.put(grant_key(grant_id), encode(GrantEntry(grant_id, ctx.tx.sender, grant, ctx.height, 0, 0)))
+    entry = GrantEntry(grant_id, ctx.tx.sender, grant, ctx.height, 0, 0, ctx.tx.nonce, ctx.tx.signature)
+    state.put(grant_key(grant_id), encode(entry))
 
 
 def _pre_keys(state: Overlay, accounts: list[bytes]) -> dict[bytes, bytes]:
@@ -241,7 +242,7 @@ def apply_access_revoke(state: Overlay, ctx: TxContext, revoke: AccessRevoke) ->
         raise Rejected("only the grant's owner can revoke it")
     if entry.revoked_height:
         raise Rejected(f"grant already revoked at height {entry.revoked_height}")
-    revoked = GrantEntry(entry.grant_id, entry.owner, entry.grant, entry.height, ctx.height, entry.uses)
+    revoked = replace(entry, revoked_height=ctx.height)
     state.put(grant_key(revoke.grant_id), encode(revoked))
 
 
@@ -267,12 +268,12 @@ def apply_access_request(state: Overlay, ctx: TxContext, req: AccessRequest) -> 
     state.put(access_key(entry.grant.dataset_id, ctx.height, ctx.index), encode(access))
     if refusal is not None:
         return describe(refusal, entry)
-    used = GrantEntry(
-        entry.grant_id, entry.owner, entry.grant, entry.height, entry.revoked_height, entry.uses + 1
-    )
+    used = replace(entry, uses=entry.uses + 1)
     state.put(grant_key(req.grant_id), encode(used))
     return None
 
+
+__all__ = ["HANDLERS", "Rejected", "TxContext", "dataset_id_of", "grant_id_of"]
 
 HANDLERS: dict[type[Any], Any] = {
     DistrictChange: apply_district_change,

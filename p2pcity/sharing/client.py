@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from p2pcity.chain.access import Refusal, grant_refusal, possession_problem
+from p2pcity.chain.access import Refusal, dataset_entry_problem, grant_entry_problem, grant_refusal
 from p2pcity.chain.entries import DatasetEntry, GrantEntry
 from p2pcity.chain.handlers import dataset_id_of, grant_id_of
 from p2pcity.client import Client, ClientError
@@ -73,24 +73,21 @@ def _entry(client: Client, path: str, cls: type[Any]) -> Any:
 
 
 def dataset_entry(client: Client, dataset_id: bytes) -> DatasetEntry:
-    """The dataset's ledger entry, checked: its id, and the owner's proofs over its fields.
-
-    A node that swaps the capsule, data key, ciphertext hash or verifying key
-    of an owner's dataset is caught here (it cannot sign for her keys).
-    """
+    """The dataset's ledger entry, checked against its id: the owner's signature over it and
+    her proofs of possession. A node that alters or fabricates an entry is caught here."""
     entry: DatasetEntry = _entry(client, f"/datasets/{dataset_id.hex()}/entry", DatasetEntry)
-    if entry.dataset_id != dataset_id:
-        raise SharingError(f"node {client.url} answered with another dataset than {dataset_id.hex()[:16]}")
-    problem = possession_problem(_chain_id(client), entry.owner, entry.dataset)
+    problem = dataset_entry_problem(_chain_id(client), dataset_id, entry)
     if problem is not None:
         raise SharingError(f"node {client.url} sent a dataset entry that does not verify: {problem}")
     return entry
 
 
 def grant_entry(client: Client, grant_id: bytes) -> GrantEntry:
+    """The grant's ledger entry, its terms checked against its id and the owner's signature."""
     entry: GrantEntry = _entry(client, f"/grants/{grant_id.hex()}/entry", GrantEntry)
-    if entry.grant_id != grant_id:
-        raise SharingError(f"node {client.url} answered with another grant than {grant_id.hex()[:16]}")
+    problem = grant_entry_problem(_chain_id(client), grant_id, entry)
+    if problem is not None:
+        raise SharingError(f"node {client.url} sent a grant entry that does not verify: {problem}")
     return entry
 
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from p2pcity.chain import queries
+from p2pcity.chain.access import min_threshold
 from p2pcity.chain.entries import DatasetEntry
 from p2pcity.chain.state import StateView
 from p2pcity.crypto import umbral
@@ -49,9 +50,8 @@ def kfrag_binding(chain_id: str, grant: AccessGrant, validator: bytes, pre_key: 
 
 
 def default_threshold(proxies: int) -> int:
-    """f + 1 for n = 3f + 1: at least one honest proxy takes part in every re-encryption,
-    and the f faulty ones can neither serve a revoked grant alone nor block an honest one."""
-    return (proxies - 1) // 3 + 1
+    """The default and lowest threshold, f + 1 (``p2pcity.chain.access.min_threshold``)."""
+    return min_threshold(proxies)
 
 
 def proxy_keys(state: StateView) -> dict[bytes, bytes]:
@@ -89,9 +89,10 @@ def build_grant(
     n = len(proxies)
     if n == 0:
         raise SharingError("there are no validators to act as proxies")
-    t = default_threshold(n) if threshold is None else threshold
-    if not 1 <= t <= n:
-        raise SharingError(f"threshold {t} outside 1..{n} (one key fragment per validator)")
+    low = min_threshold(n)
+    t = low if threshold is None else threshold
+    if not low <= t <= n:
+        raise SharingError(f"threshold {t} outside {low}..{n} (f+1 up to one key fragment per validator)")
     delegating = owner_delegating_key(owner, dataset.dataset)
     try:
         receiving = umbral.PublicKey.from_bytes(grantee.pre_key)

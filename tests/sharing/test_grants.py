@@ -66,8 +66,19 @@ def test_seven_validators_threshold_three_and_explicit_threshold() -> None:
     dataset = world.put()
     assert world.grant(dataset).grant.threshold == 3
     assert world.grant(dataset, threshold=7).grant.threshold == 7
-    with pytest.raises(SharingError, match=r"threshold 8 outside 1\.\.7"):
+    with pytest.raises(SharingError, match=r"threshold 8 outside 3\.\.7"):
         world.grant(dataset, threshold=8)
+    # Fewer than f + 1: f faulty proxies could serve a revoked grant alone.
+    with pytest.raises(SharingError, match=r"threshold 2 outside 3\.\.7"):
+        world.grant(dataset, threshold=2)
+
+
+def test_the_ledger_refuses_a_threshold_of_f_or_less() -> None:
+    world = new_world()
+    dataset = world.put()
+    body = build_grant(OWNER, CHAIN, dataset.entry, GRANTEE.public, proxy_keys(world.state))
+    _, receipt = world.commit(OWNER, replace(body, threshold=1))
+    assert not receipt.ok and "threshold 1 outside 2..4" in receipt.error
 
 
 def test_only_the_owner_can_build_a_grant() -> None:

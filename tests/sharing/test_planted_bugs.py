@@ -36,7 +36,9 @@ from .test_copy_attack import lose_access, try_commit
 def _unchecked_register(state: Overlay, ctx: TxContext, reg: DatasetRegister) -> None:
     """The pre-issue-10 handler: any capsule, no proof, no uniqueness."""
     dataset_id = dataset_id_of(ctx.tx)
-    state.put(dataset_key(dataset_id), encode(DatasetEntry(dataset_id, ctx.tx.sender, reg, ctx.height, 0)))
+    tx = ctx.tx
+    entry = DatasetEntry(dataset_id, tx.sender, reg, ctx.height, 0, tx.nonce, tx.signature)
+    state.put(dataset_key(dataset_id), encode(entry))
 
 
 def _unbound(*_: object) -> bytes:
@@ -165,7 +167,8 @@ def _grant_without_key_rules(state: Overlay, ctx: TxContext, grant: AccessGrant)
     if raw is None or decode(DatasetEntry, raw).owner != ctx.tx.sender:
         raise handlers.Rejected("only the dataset owner can grant access")
     gid = grant_id_of(ctx.tx)
-    state.put(grant_key(gid), encode(GrantEntry(gid, ctx.tx.sender, grant, ctx.height, 0, 0)))
+    entry = GrantEntry(gid, ctx.tx.sender, grant, ctx.height, 0, 0, ctx.tx.nonce, ctx.tx.signature)
+    state.put(grant_key(gid), encode(entry))
 
 
 def test_without_the_registered_key_rule_one_node_reads_alone(monkeypatch: pytest.MonkeyPatch) -> None:
