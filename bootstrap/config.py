@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from p2pcity.config import ConfigError, read_toml, toml_value
-from p2pcity.net.config import PNET_WIRES
+from p2pcity.net.config import PNET_SPEC, PNET_WIRES
 
 DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/7000"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -48,7 +48,7 @@ class BootstrapConfig:
     listen: str = DEFAULT_LISTEN
     announce: tuple[str, ...] = ()
     psk: str = ""
-    pnet: str = "spec"
+    pnet: str = PNET_SPEC
     extra_peers: tuple[str, ...] = ()
     follow: str = ""
     follow_interval: float = 30.0
@@ -148,7 +148,7 @@ class BootstrapConfig:
             listen=_str(p2p, "listen", DEFAULT_LISTEN, "p2p"),
             announce=_strings(p2p, "announce", "p2p"),
             psk=_str(p2p, "psk", "", "p2p"),
-            pnet=_str(p2p, "pnet", "spec", "p2p"),
+            pnet=_str(p2p, "pnet", PNET_SPEC, "p2p"),
             extra_peers=_strings(admission, "extra_peers", "admission"),
             follow=_str(admission, "follow", "", "admission"),
             follow_interval=_seconds(admission, "follow_interval", 30.0, "admission"),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from p2pcity.net.config import PNET_WIRES
+from p2pcity.net.config import PNET_SPEC, PNET_WIRES
 
 
 class ConfigError(ValueError):
@@ -39,7 +39,7 @@ class P2PSettings:
     psk: str = ""  # 64 hex characters; empty: no private-network key
     # The private-network wire: "spec" (libp2p pnet, as go/js speak it) or "py-libp2p-0.8.1"
     # (the old non-standard one). No negotiation: every node of a chain uses the same.
-    pnet: str = "spec"
+    pnet: str = PNET_SPEC
     static_peers: dict[str, list[str]] = field(default_factory=dict)
 
 

@@ -1,7 +1,8 @@
 """p2pcity's network layer: a thin, permissioned wrapper over py-libp2p 0.8.1.
 
-Owns: the node's libp2p identity (an Ed25519 key file), the host (TCP, PSK
-private network, Noise, Yamux - nothing else), admission (an allow-list of
+Owns: the node's libp2p identity (an Ed25519 key file in the spec protobuf
+form), the host (TCP, the spec pnet private network (pnet.py, xsalsa20.py,
+swarm_key.py), Noise, Yamux - nothing else), admission (an allow-list of
 peer ids, updatable at runtime, enforced at the Noise handshake, on every
 stream and in pubsub), gossip (gossipsub with synchronous accept/ignore/reject
 validators), direct request/response and one-way protocols with

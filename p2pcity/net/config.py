@@ -19,7 +19,9 @@ import multiaddr
 from p2pcity.net.errors import ConfigError
 
 PROTOCOL_VERSION = "1.0.0"
-PNET_WIRES = ("spec", "py-libp2p-0.8.1")
+PNET_SPEC = "spec"
+PNET_PY_LIBP2P_081 = "py-libp2p-0.8.1"
+PNET_WIRES = (PNET_SPEC, PNET_PY_LIBP2P_081)
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _CHAIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # py-libp2p 0.8.1 splits outbound pubsub RPCs at 1 MiB (rpc_queue.DefaultMaxMessageSize)
@@ -44,7 +46,7 @@ class NetConfig:
     """Addresses advertised to others instead of the listen addresses."""
     psk: str | None = None
     """Private-network key, 64 hex characters; every peer must share it."""
-    pnet: str = "spec"
+    pnet: str = PNET_SPEC
     """The private-network wire: "spec" (libp2p pnet: XSalsa20, 24-byte nonces, as go and
     js speak it) or "py-libp2p-0.8.1" (its non-standard Salsa20 wire, for chains created
     before the switch). Every node of a chain must use the same one."""

@@ -18,7 +18,7 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from multiaddr import Multiaddr
 
-from p2pcity.net.config import NetConfig, parse_multiaddr
+from p2pcity.net.config import PNET_PY_LIBP2P_081, PNET_SPEC, NetConfig, parse_multiaddr
 from p2pcity.net.errors import NetError
 from p2pcity.net.gate import AllowList, GatedNoise
 from p2pcity.net.pnet import use_spec_pnet
@@ -49,7 +49,7 @@ def build_host(config: NetConfig, key_pair: KeyPair, allow: AllowList) -> IHost:
         sec_opt={NOISE_PROTOCOL_ID: GatedNoise(key_pair, allow)},
         muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
         # The spec wire is installed on the swarm below; py-libp2p's own only on request.
-        psk=config.psk if config.pnet == "py-libp2p-0.8.1" else None,
+        psk=config.psk if config.pnet == PNET_PY_LIBP2P_081 else None,
         listen_addrs=[parse_multiaddr(a) for a in config.listen_addrs],
         connection_config=connection_config,
         announce_addrs=announce,
@@ -59,7 +59,7 @@ def build_host(config: NetConfig, key_pair: KeyPair, allow: AllowList) -> IHost:
         negotiate_timeout=max(1, int(config.stream_open_timeout)),
     )
     swarm: Any = host.get_network()
-    if config.psk is not None and config.pnet == "spec":
+    if config.psk is not None and config.pnet == PNET_SPEC:
         use_spec_pnet(swarm, config.psk)
     # py-libp2p 0.8.1: new_host() does not pass retry_config through; the
     # default 3 retries with back-off turn a wrong PSK into a ~40 s failure.

@@ -83,8 +83,8 @@ def decode_private_key(raw: bytes, where: str = "key") -> KeyPair:
 
 def key_file_is_spec_form(path: Path) -> bool:
     """True if the key file is the 64-byte spec form, False for a py-libp2p 32-byte seed."""
-    message = PrivateKey.deserialize_from_protobuf(path.read_bytes())
-    return len(message.data) == 64
+    load_key(path)  # a clear ConfigError for a missing or corrupt file
+    return len(PrivateKey.deserialize_from_protobuf(path.read_bytes()).data) == 64
 
 
 def load_or_create_key(path: Path) -> KeyPair:

@@ -66,3 +66,12 @@ def test_old_seed_key_is_exported_in_the_spec_form(p2pcity: CliRun, tmp_path: Pa
         exported
         == bytes([8, 1, 0x12, 0x40]) + key_pair.private_key.to_bytes() + key_pair.public_key.to_bytes()
     )
+
+
+def test_corrupt_libp2p_key_is_one_line(p2pcity: CliRun, tmp_path: Path) -> None:
+    p2pcity("init", "--home", "a", "--district", "a", check=True)
+    (tmp_path / "a" / "keys" / "p2p.key").write_bytes(b"\x08\x01\x12\x40" + bytes(10))
+    result = p2pcity("keys", "libp2p", "--home", "a")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and "corrupt" in result.stderr
+    assert "Traceback" not in result.stderr
