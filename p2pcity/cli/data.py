@@ -302,7 +302,7 @@ def audit(dataset_id: str, node_url: str, as_json: bool) -> None:
     d = report["dataset"]
     click.echo(f"dataset {d['id']}  {d['title']!r}  owner {d['owner'][:16]}  height {d['height']}")
     for g in report["grants"]:
-        state = f"revoked at {g['revoked_height']}" if g["revoked_height"] else "live"
+        state = f"revoked at {g['revoked_height']}" if g["revoked_height"] else g["status"]
         uses = f"{g['uses']}/{g['max_uses'] or 'inf'}"
         click.echo(f"grant  {g['id'][:16]}  to {g['grantee'][:16]}  {state}  uses {uses}  {g['purpose']!r}")
     for a in report["accesses"]:

@@ -236,14 +236,21 @@ def revoke(
     return out
 
 
-def audit(client: Client, dataset_id: bytes) -> dict[str, Any]:
-    """The dataset's public metadata, its grants and every access request, from the ledger."""
+def audit(client: Client, dataset_id: bytes, now_ms: int | None = None) -> dict[str, Any]:
+    """The dataset's public metadata, its grants and every access request, from the ledger.
+
+    Each grant gets a ``status``: ``live``, or the refusal code the ledger's
+    rule gives its next request for its purpose now (``revoked``, ``expired``,
+    ``used-up``).
+    """
     path = f"/datasets/{dataset_id.hex()}"
-    return {
-        "dataset": client.get(path),
-        "grants": client.get(path + "/grants"),
-        "accesses": client.get(path + "/audit"),
-    }
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    grants = client.get(path + "/grants")
+    for g in grants:
+        entry = grant_entry(client, bytes.fromhex(g["id"]))
+        code = grant_refusal(entry, entry.grant.grantee, entry.grant.purpose, now)
+        g["status"] = "live" if code is None else code.value
+    return {"dataset": client.get(path), "grants": grants, "accesses": client.get(path + "/audit")}
 
 
 # --- grantee ----------------------------------------------------------------

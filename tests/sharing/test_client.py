@@ -81,7 +81,7 @@ def test_put_grant_get_revoke_audit(node: tuple[Client, LocalSharing], peer: Cli
     assert not (tmp_path / "y").exists()
     report = sharing.audit(client, put.id)
     assert [(a["granted"], a["purpose"]) for a in report["accesses"]] == [(True, "mortgage")]
-    assert report["grants"][0]["revoked_height"]
+    assert report["grants"][0]["revoked_height"] and report["grants"][0]["status"] == "revoked"
 
 
 def test_a_dropped_upload_resumes(node: tuple[Client, LocalSharing], tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ def test_cli_data_commands(node: tuple[Client, LocalSharing], peer: Client, tmp_
     )
     assert code == 1 and err.startswith("error: ") and "no live grant" in err and len(err.splitlines()) == 1
     code, out, err = run("audit", dataset_id)
-    assert code == 0 and "granted" in out and "second opinion" in out
+    assert code == 0 and "granted" in out and "second opinion" in out and "used-up" in out
     code, out, err = run("revoke", dataset_id, "--to", bank, "--key", str(keys["owner"]))
     assert code == 0 and "revoked grant" in out  # used up, and now revoked too
     code, out, err = run("revoke", dataset_id, "--to", bank, "--key", str(keys["owner"]))
