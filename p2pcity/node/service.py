@@ -56,6 +56,7 @@ RECENT_BLOCKS = 64
 class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
+        self._started = time.monotonic()
         self.genesis = Genesis.load(config.genesis_file)
         self.chain_id = self.genesis.chain_id
         self.identity = Identity.load(config.identity_file)
@@ -213,6 +214,8 @@ class Node:
             "mempool": len(self.mempool),
             "genesis": self.genesis_id.hex(),
             "evidence": len(self.evidence),
+            "best_peer_height": self.syncer.best_peer_height,
+            "uptime_s": round(time.monotonic() - self._started, 3),
             "version": __version__,
         }
 

@@ -79,6 +79,9 @@ class Syncer:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.progress = sys.stderr.isatty()
+        # The highest committed height a peer reported in the last survey (None: none answered
+        # yet); /status derives its ``syncing`` flag from it.
+        self.best_peer_height: int | None = None
 
     def register(self) -> None:
         self.node.network.set_stream_handler("sync", self._serve)
@@ -115,6 +118,7 @@ class Syncer:
         if not heights:
             return
         peer, best = max(heights.items(), key=lambda kv: kv[1])
+        self.best_peer_height = best
         ours = node.store.last_height() or 0
         if best < ours + SYNC_THRESHOLD:
             return

@@ -60,13 +60,16 @@ class Database:
                 families = set(rocksdict.Rdict.list_cf(str(path)))
             except Exception as exc:
                 raise StoreError(f"{path}: cannot read the database: {exc}") from exc
-            missing = set(layout.FAMILIES) - families
+            missing = set(layout.FAMILIES) - families - layout.ADDED_FAMILIES
+            added = bool(layout.ADDED_FAMILIES - families)
             if missing:
                 raise StoreError(
                     f"{path} is not a p2pcity store: the database has no "
                     f"{', '.join(sorted(missing))} column families"
                 )
         options, families_options = layout.db_options(create=create)
+        if not fresh and added:
+            options.create_missing_column_families(True)
         try:
             rdict = rocksdict.Rdict(str(path), options=options, column_families=families_options)
         except Exception as exc:

@@ -21,6 +21,8 @@ Column families of ``db/`` (all keys and values are raw bytes; ``u64`` is
     qcs        u64 height            canonical QuorumCert that committed the block
     block_ids  32-byte block id      u64 height
     txs        32-byte tx hash       u64 height | u32 index in the block
+    acct_txs   sender | u64 height   32-byte tx hash (a sender's transactions,
+               | u32 index           in commit order, for paginated lists)
     state      opaque key            opaque value (the ledger's; we never parse it)
     consensus  b"safety"             opaque consensus safety record
     pending    32-byte block id      canonical block bytes (certified, not committed)
@@ -62,7 +64,11 @@ TXS = "txs"
 STATE = "state"
 CONSENSUS = "consensus"
 PENDING = "pending"
-FAMILIES = (META, BLOCKS, QCS, BLOCK_IDS, TXS, STATE, CONSENSUS, PENDING)
+ACCOUNT_TXS = "acct_txs"
+FAMILIES = (META, BLOCKS, QCS, BLOCK_IDS, TXS, STATE, CONSENSUS, PENDING, ACCOUNT_TXS)
+# Indexes added after the format was fixed: a store without them is still ours; they are created
+# on open and cover the blocks committed from then on.
+ADDED_FAMILIES = frozenset({ACCOUNT_TXS})
 
 K_FORMAT = b"format"
 K_CHAIN_ID = b"chain_id"
@@ -93,6 +99,10 @@ def pack_tx_location(height: int, index: int) -> bytes:
 def unpack_tx_location(data: bytes) -> tuple[int, int]:
     height, index = _TX_LOCATION.unpack(data)
     return int(height), int(index)
+
+
+def account_tx_key(sender: bytes, height: int, index: int) -> bytes:
+    return sender + _TX_LOCATION.pack(height, index)
 
 
 def pack_head(height: int, block_id: bytes, state_root: bytes) -> bytes:

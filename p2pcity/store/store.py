@@ -127,6 +127,7 @@ class Store:
                 writes.append((layout.META, layout.K_CHAIN_ID, block.header.chain_id.encode()))
             for index, tx in enumerate(block.txs):
                 writes.append((layout.TXS, tx.hash, layout.pack_tx_location(height, index)))
+                writes.append((layout.ACCOUNT_TXS, layout.account_tx_key(tx.sender, height, index), tx.hash))
             for key, value in state_writes.items():
                 writes.append((layout.STATE, bytes(key), None if value is None else bytes(value)))
             self._db.write(writes, sync=self._sync_commits)
@@ -224,6 +225,16 @@ class Store:
         if len(raw) != 12:
             raise StoreError(f"corrupt transaction index entry for {tx_hash.hex()}")
         return layout.unpack_tx_location(raw)
+
+    def account_txs(
+        self, sender: bytes, after: tuple[int, int] | None = None
+    ) -> Iterator[tuple[int, int, bytes]]:
+        """(height, index, tx hash) of ``sender``'s committed transactions after ``after``, oldest first."""
+        start = sender if after is None else layout.account_tx_key(sender, after[0], after[1] + 1)
+        pairs = self._db.iterate(layout.ACCOUNT_TXS, start, layout.prefix_end(sender))
+        for key, value in pairs:
+            height, index = layout.unpack_tx_location(key[len(sender) :])
+            yield height, index, value
 
     def block_bytes_range(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         """(height, block bytes) for committed heights ``start <= h < end``."""
