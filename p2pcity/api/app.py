@@ -7,6 +7,7 @@ endpoint in a worker thread, racing with it).
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request
@@ -16,8 +17,9 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from p2pcity import __version__
-from p2pcity.api import views
+from p2pcity.api import models, views
 from p2pcity.api.handle import NodeHandle
+from p2pcity.api.lists import add_list_routes
 from p2pcity.chain import queries
 from p2pcity.chain.executor import account_nonce
 from p2pcity.crypto.hashing import verify_merkle_proof
@@ -78,22 +80,27 @@ def create_app(node: NodeHandle) -> FastAPI:
     async def metrics() -> Response:
         return Response(node.metrics_text(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/status", summary="Node and chain status")
+    @app.get("/status", summary="Node and chain status", response_model=models.Status)
     async def status() -> dict[str, Any]:
-        return node.status()
+        return views.status_view(node.status(), time.time())
 
-    @app.get("/peers", summary="Connected peers")
+    @app.get("/peers", summary="Connected peers", response_model=list[models.Peer])
     async def peers() -> list[dict[str, Any]]:
         return node.peers()
 
-    @app.get("/blocks/{height}", summary="A committed block")
+    @app.get("/blocks/latest", summary="The last committed block", response_model=models.Block)
+    async def latest_block() -> dict[str, Any]:
+        height = int(node.status()["height"])
+        return await get_block(height)
+
+    @app.get("/blocks/{height}", summary="A committed block", response_model=models.Block)
     async def get_block(height: Height) -> dict[str, Any]:
         block = node.block_at(height)
         if block is None:
             raise HTTPException(404, f"no committed block at height {height}")
         return views.block_view(block, node.qc_for(height))
 
-    @app.get("/accounts/{account}", summary="An account's nonces")
+    @app.get("/accounts/{account}", summary="An account's nonces", response_model=models.Account)
     async def account(account: HexHash) -> dict[str, Any]:
         key = bytes.fromhex(account)
         return {
@@ -103,6 +110,7 @@ def create_app(node: NodeHandle) -> FastAPI:
         }
 
     _tx_routes(app, node)
+    add_list_routes(app, node)
     _ledger_routes(app, node)
     return app
 
@@ -110,7 +118,7 @@ def create_app(node: NodeHandle) -> FastAPI:
 def _tx_routes(app: FastAPI, node: NodeHandle) -> None:
     """Submitting transactions and following them to their commit."""
 
-    @app.post("/txs", status_code=202, summary="Submit a signed transaction")
+    @app.post("/txs", status_code=202, summary="Submit a signed transaction", response_model=models.Submitted)
     async def submit(body: SubmitTx) -> dict[str, Any]:
         try:
             tx = Transaction.decode(bytes.fromhex(body.tx))
@@ -121,7 +129,12 @@ def _tx_routes(app: FastAPI, node: NodeHandle) -> None:
             raise HTTPException(429, str(exc)) from exc
         return {"hash": tx.hash.hex(), "status": "pending", "outcome": outcome}
 
-    @app.post("/txs/batch", status_code=202, summary="Submit many signed transactions at once")
+    @app.post(
+        "/txs/batch",
+        status_code=202,
+        summary="Submit many signed transactions at once",
+        response_model=models.BatchSubmitted,
+    )
     async def submit_batch(body: SubmitBatch) -> dict[str, Any]:
         results: list[dict[str, Any]] = []
         for raw in body.txs:
@@ -133,7 +146,7 @@ def _tx_routes(app: FastAPI, node: NodeHandle) -> None:
         accepted = sum(1 for r in results if "hash" in r)
         return {"accepted": accepted, "refused": len(results) - accepted, "results": results}
 
-    @app.get("/txs/{tx_hash}", summary="A transaction's status and receipt")
+    @app.get("/txs/{tx_hash}", summary="A transaction's status and receipt", response_model=models.Tx)
     async def get_tx(tx_hash: HexHash) -> dict[str, Any]:
         digest = bytes.fromhex(tx_hash)
         location = node.tx_location(digest)
@@ -153,7 +166,11 @@ def _tx_routes(app: FastAPI, node: NodeHandle) -> None:
             return {**views.tx_summary(pending), "status": "pending"}
         raise HTTPException(404, f"transaction {tx_hash} is unknown to this node")
 
-    @app.get("/txs/{tx_hash}/proof", summary="Merkle inclusion proof of a committed transaction")
+    @app.get(
+        "/txs/{tx_hash}/proof",
+        summary="Merkle inclusion proof of a committed transaction",
+        response_model=models.TxProof,
+    )
     async def tx_proof(tx_hash: HexHash) -> dict[str, Any]:
         digest = bytes.fromhex(tx_hash)
         location = node.tx_location(digest)
@@ -174,7 +191,11 @@ def _tx_routes(app: FastAPI, node: NodeHandle) -> None:
 def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
     """Read-only views of what the ledger holds: records, districts, datasets, grants, audit."""
 
-    @app.get("/records/{name:path}", summary="A notarised record, latest or a given version")
+    @app.get(
+        "/records/{name:path}",
+        summary="A notarised record, latest or a given version",
+        response_model=models.Record,
+    )
     async def record(
         name: Annotated[str, Path(max_length=256)],
         version: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
@@ -184,7 +205,9 @@ def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
             raise HTTPException(404, f"no record {name!r}" + (f" version {version}" if version else ""))
         return views.record_view(entry)
 
-    @app.get("/validators", summary="The current validator set and districts")
+    @app.get(
+        "/validators", summary="The current validator set and districts", response_model=models.Validators
+    )
     async def validators() -> dict[str, Any]:
         state = node.committed_state()
         vset = queries.validator_set(state)
@@ -204,24 +227,34 @@ def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
             ],
         }
 
-    @app.get("/datasets/{dataset_id}", summary="A dataset's public metadata")
+    @app.get("/datasets/{dataset_id}", summary="A dataset's public metadata", response_model=models.Dataset)
     async def dataset(dataset_id: HexHash) -> dict[str, Any]:
         entry = queries.dataset(node.committed_state(), bytes.fromhex(dataset_id))
         if entry is None:
             raise HTTPException(404, f"no dataset {dataset_id}")
         return views.dataset_view(entry)
 
-    @app.get("/datasets/{dataset_id}/grants", summary="Grants on a dataset")
+    @app.get(
+        "/datasets/{dataset_id}/grants",
+        summary="Grants on a dataset, all at once (use /grants?dataset= for pages)",
+        response_model=list[models.Grant],
+        deprecated=True,
+    )
     async def dataset_grants(dataset_id: HexHash) -> list[dict[str, Any]]:
         found = queries.grants_for(node.committed_state(), bytes.fromhex(dataset_id))
         return [views.grant_view(g) for g in found]
 
-    @app.get("/datasets/{dataset_id}/audit", summary="Every access request on a dataset")
+    @app.get(
+        "/datasets/{dataset_id}/audit",
+        summary="Every access request on a dataset, all at once (use /audit?dataset= for pages)",
+        response_model=list[models.Access],
+        deprecated=True,
+    )
     async def audit(dataset_id: HexHash) -> list[dict[str, Any]]:
         found = queries.audit_log(node.committed_state(), bytes.fromhex(dataset_id))
         return [views.access_view(a) for a in found]
 
-    @app.get("/grants/{grant_id}", summary="An access grant")
+    @app.get("/grants/{grant_id}", summary="An access grant", response_model=models.Grant)
     async def grant(grant_id: HexHash) -> dict[str, Any]:
         entry = queries.grant(node.committed_state(), bytes.fromhex(grant_id))
         if entry is None:

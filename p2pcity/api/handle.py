@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from p2pcity.chain.state import StateView
@@ -21,6 +22,10 @@ class NodeHandle(Protocol):
     def qc_for(self, height: int) -> QuorumCert | None: ...
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None: ...
+
+    def account_txs(self, account: bytes, after: tuple[int, int] | None) -> Iterator[tuple[int, int, bytes]]:
+        """(height, index, tx hash) of the account's committed transactions after ``after``, oldest first."""
+        ...
 
     def pending_tx(self, tx_hash: bytes) -> Transaction | None: ...
 

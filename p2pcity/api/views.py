@@ -10,6 +10,13 @@ from p2pcity.types.block import Block, QuorumCert
 from p2pcity.types.tx import Transaction
 
 
+def status_view(status: dict[str, Any], now_s: float) -> dict[str, Any]:
+    """The node's status with the age of its last commit (``now_s``: this node's wall clock)."""
+    block_time = status.get("block_time_ms")
+    age = None if block_time is None else round(max(0.0, now_s - block_time / 1000), 3)
+    return {**status, "last_commit_age_s": age}
+
+
 def qc_view(qc: QuorumCert) -> dict[str, Any]:
     return {
         "view": qc.view,
@@ -21,6 +28,33 @@ def qc_view(qc: QuorumCert) -> dict[str, Any]:
 
 def tx_summary(tx: Transaction) -> dict[str, Any]:
     return {"hash": tx.hash.hex(), "kind": tx.kind, "sender": tx.sender.hex(), "nonce": tx.nonce}
+
+
+def block_summary(block: Block) -> dict[str, Any]:
+    h = block.header
+    return {
+        "height": h.height,
+        "hash": block.id.hex(),
+        "view": h.view,
+        "parent": h.parent_id.hex(),
+        "proposer": h.proposer.hex(),
+        "timestamp_ms": h.timestamp_ms,
+        "tx_root": h.tx_root.hex(),
+        "tx_count": h.tx_count,
+        "state_root": h.state_root.hex(),
+    }
+
+
+def account_tx_view(tx: Transaction, height: int, index: int, receipt: Receipt | None) -> dict[str, Any]:
+    return {
+        "hash": tx.hash.hex(),
+        "kind": tx.kind,
+        "nonce": tx.nonce,
+        "height": height,
+        "index": index,
+        "ok": receipt.ok if receipt else None,
+        "error": (receipt.error or None) if receipt else None,
+    }
 
 
 def block_view(block: Block, qc: QuorumCert | None = None) -> dict[str, Any]:

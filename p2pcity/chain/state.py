@@ -37,7 +37,9 @@ class StateView(Protocol):
 
     def state_get(self, key: bytes) -> bytes | None: ...
 
-    def state_iter(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+    def state_iter(self, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Keys starting with ``prefix`` (and not below ``start``), in key order."""
+        ...
 
 
 class MemoryState:
@@ -49,8 +51,9 @@ class MemoryState:
     def state_get(self, key: bytes) -> bytes | None:
         return self.items.get(key)
 
-    def state_iter(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        for key in sorted(k for k in self.items if k.startswith(prefix)):
+    def state_iter(self, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        low = start or prefix
+        for key in sorted(k for k in self.items if k.startswith(prefix) and k >= low):
             yield key, self.items[key]
 
     def apply(self, writes: Mapping[bytes, bytes | None]) -> None:
@@ -73,10 +76,11 @@ class Overlay:
             return self.writes[key]
         return self.base.state_get(key)
 
-    def state_iter(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        merged = dict(self.base.state_iter(prefix))
+    def state_iter(self, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        low = start or prefix
+        merged = dict(self.base.state_iter(prefix, start))
         for key, value in self.writes.items():
-            if key.startswith(prefix):
+            if key.startswith(prefix) and key >= low:
                 if value is None:
                     merged.pop(key, None)
                 else:

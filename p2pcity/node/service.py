@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 import trio
@@ -41,7 +42,7 @@ from p2pcity.node.metrics import Metrics
 from p2pcity.node.protocols import Protocols
 from p2pcity.node.recovery import recover_core
 from p2pcity.node.replica import Replica, SyncedBlocks
-from p2pcity.node.sync import Syncer, final_synced
+from p2pcity.node.sync import Syncer, final_synced, is_syncing
 from p2pcity.sharing.api_routes import add_sharing_routes
 from p2pcity.sharing.service import SharingService
 from p2pcity.store import Store
@@ -214,8 +215,8 @@ class Node:
             "mempool": len(self.mempool),
             "genesis": self.genesis_id.hex(),
             "evidence": len(self.evidence),
+            "syncing": is_syncing(height, self.syncer.best_peer_height, time.monotonic() - self._started),
             "best_peer_height": self.syncer.best_peer_height,
-            "uptime_s": round(time.monotonic() - self._started, 3),
             "version": __version__,
         }
 
@@ -230,6 +231,9 @@ class Node:
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         return self.store.tx_location(tx_hash)
+
+    def account_txs(self, account: bytes, after: tuple[int, int] | None) -> Iterator[tuple[int, int, bytes]]:
+        return self.store.account_txs(account, after)
 
     def pending_tx(self, tx_hash: bytes) -> Transaction | None:
         return self.mempool.get(tx_hash)

@@ -35,6 +35,19 @@ log = logging.getLogger(__name__)
 SYNC_INTERVAL = 2.0
 # Gaps this small are closed by consensus itself (fetching ancestors of a proposal).
 SYNC_THRESHOLD = 3
+# How long a node that has heard no peer's height yet says it is syncing (a restarted node
+# reconnects within this; a lone node stops saying it after this).
+STARTUP_GRACE = 5.0
+
+
+def is_syncing(ours: int, best_peer_height: int | None, uptime: float) -> bool:
+    """Whether a node at committed height ``ours`` is catching up.
+
+    One rule for the /status ``syncing`` flag and the syncer's trigger.
+    """
+    if best_peer_height is None:
+        return uptime < STARTUP_GRACE
+    return best_peer_height >= ours + SYNC_THRESHOLD
 
 
 def final_synced(head: Block, job: SyncedBlocks, verifier: Verifier) -> tuple[list[Block], list[QuorumCert]]:
@@ -120,7 +133,7 @@ class Syncer:
         peer, best = max(heights.items(), key=lambda kv: kv[1])
         self.best_peer_height = best
         ours = node.store.last_height() or 0
-        if best < ours + SYNC_THRESHOLD:
+        if not is_syncing(ours, best, uptime=float("inf")):
             return
         log.info("behind by %d blocks: syncing from %s", best - ours, peer[-8:])
         start = ours + 1
