@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+import anyio
 import httpx
 import trio
 
@@ -25,6 +26,10 @@ from p2pcity.crypto.keys import Identity
 from p2pcity.types.tx import RecordPut, Transaction
 
 DEFAULT_TIMEOUT = 10.0
+# An event stream sends a keep-alive comment every 15 s; silence for longer means a dead link.
+STREAM_READ_TIMEOUT = 45.0
+# Reconnections in a row (with back-off) before an event iterator gives up.
+MAX_RECONNECTS = 8
 T = TypeVar("T")
 
 
@@ -130,6 +135,40 @@ class Client:
     def record(self, name: str, version: int | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self.get(f"/records/{name}", **({"version": version} if version else {}))
         return result
+
+    def events(
+        self,
+        topic: str = "blocks",
+        *,
+        after: str | None = None,
+        retries: int = MAX_RECONNECTS,
+        **filters: str | None,
+    ) -> Iterator[dict[str, Any]]:
+        """Follow the node's event stream (topics and filters: ``GET /events``).
+
+        Each event is a dict with its ``cursor`` and ``event`` kind. A dropped
+        connection is re-opened after the last cursor yielded, so the caller
+        sees every event exactly once; after ``retries`` failures in a row
+        (0: at the first) it raises :class:`ClientError`.
+        Pass a saved cursor as ``after`` to resume a later run where this one stopped.
+        """
+        cursor, failures = after, 0
+        while True:
+            try:
+                with self._http.stream(
+                    "GET", "/events", params=_event_params(topic, cursor, filters), timeout=_stream_timeout()
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        _result(response)
+                    for event in parse_sse(response.iter_lines()):
+                        cursor, failures = event["cursor"], 0
+                        yield event
+            except httpx.HTTPError as exc:
+                failures += 1
+                if failures > retries:
+                    raise ClientError(f"event stream from {self.url} lost: {exc}") from exc
+                time.sleep(_backoff(failures))
 
     def wait_for_tx(self, tx_hash: str, timeout: float = 30.0, poll: float = 0.1) -> dict[str, Any]:
         """Wait until the transaction is committed; return it with its receipt."""
@@ -246,6 +285,39 @@ class AsyncClient:
                 await trio.sleep(poll)
         raise ClientError(f"transaction {tx_hash[:16]} not committed within {timeout:.0f} s")
 
+    async def events(
+        self,
+        topic: str = "blocks",
+        *,
+        after: str | None = None,
+        retries: int = MAX_RECONNECTS,
+        **filters: str | None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """:meth:`Client.events` as an async iterator."""
+        cursor, failures = after, 0
+        while True:
+            try:
+                async with self._http.stream(
+                    "GET", "/events", params=_event_params(topic, cursor, filters), timeout=_stream_timeout()
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        _result(response)
+                    lines: list[str] = []
+                    async for line in response.aiter_lines():
+                        lines.append(line)
+                        if line:
+                            continue
+                        for event in parse_sse(lines):
+                            cursor, failures = event["cursor"], 0
+                            yield event
+                        lines.clear()
+            except httpx.HTTPError as exc:
+                failures += 1
+                if failures > retries:
+                    raise ClientError(f"event stream from {self.url} lost: {exc}") from exc
+                await anyio.sleep(_backoff(failures))
+
     async def wait_for_height(self, height: int, timeout: float = 30.0) -> int:
         with trio.move_on_after(timeout):
             while True:
@@ -254,6 +326,34 @@ class AsyncClient:
                     return h
                 await trio.sleep(0.1)
         raise ClientError(f"height {height} not reached within {timeout:.0f} s")
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The events of a Server-Sent Events text, as the JSON of their ``data`` (comments skipped)."""
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield json.loads("\n".join(data))
+            data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+        # id:, event:, retry: and ": comments" carry nothing the JSON data does not.
+
+
+def _event_params(topic: str, cursor: str | None, filters: dict[str, str | None]) -> dict[str, str]:
+    params = {"topic": topic, **{k: v for k, v in filters.items() if v is not None}}
+    if cursor is not None:
+        params["after"] = cursor
+    return params
+
+
+def _stream_timeout() -> httpx.Timeout:
+    return httpx.Timeout(DEFAULT_TIMEOUT, read=STREAM_READ_TIMEOUT)
+
+
+def _backoff(failures: int) -> float:
+    return float(min(0.2 * 2**failures, 5.0))
 
 
 def _poll(check: Callable[[], T | None], timeout: float, interval: float, what: str) -> T:

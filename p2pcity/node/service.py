@@ -223,6 +223,9 @@ class Node:
     def committed_state(self) -> StateView:
         return self.store
 
+    def committed_height(self) -> int:
+        return self.store.last_height() or 0
+
     def block_at(self, height: int) -> Block | None:
         return self._recent.get(height) or self.store.block_at(height)
 
