@@ -11,6 +11,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.peer.id import ID
 
 from p2pcity.config import NodeConfig
+from p2pcity.home import init_home
 
 from .conftest import CliRun
 
@@ -38,14 +39,14 @@ def test_swarm_key_errors_are_one_line(p2pcity: CliRun, tmp_path: Path) -> None:
     result = p2pcity("init", "--home", "a", "--district", "a", "--swarm-key", "bad.key")
     assert result.returncode == 1 and "not a swarm key file" in result.stderr
     assert not (tmp_path / "a").exists(), "a refused key must not leave a half-made home"
-    p2pcity("init", "--home", "b", "--district", "b", check=True)
+    init_home(tmp_path / "b", "b")
     result = p2pcity("keys", "swarm-key", "--home", "b")
     assert result.returncode == 1 and "no p2p.psk" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_libp2p_key_shows_and_exports_the_spec_form(p2pcity: CliRun, tmp_path: Path) -> None:
-    p2pcity("init", "--home", "a", "--district", "a", check=True)
+    init_home(tmp_path / "a", "a")
     shown = json.loads(p2pcity("keys", "libp2p", "--home", "a", "--export", "id.key", check=True).stdout)
     assert shown["form"].startswith("spec")
     exported = (tmp_path / "id.key").read_bytes()
@@ -54,7 +55,7 @@ def test_libp2p_key_shows_and_exports_the_spec_form(p2pcity: CliRun, tmp_path: P
 
 
 def test_old_seed_key_is_exported_in_the_spec_form(p2pcity: CliRun, tmp_path: Path) -> None:
-    p2pcity("init", "--home", "a", "--district", "a", check=True)
+    init_home(tmp_path / "a", "a")
     key_pair = create_new_key_pair()
     old = tmp_path / "a" / "keys" / "p2p.key"
     old.write_bytes(key_pair.private_key.serialize())  # a key made by p2pcity before the spec form
@@ -69,7 +70,7 @@ def test_old_seed_key_is_exported_in_the_spec_form(p2pcity: CliRun, tmp_path: Pa
 
 
 def test_corrupt_libp2p_key_is_one_line(p2pcity: CliRun, tmp_path: Path) -> None:
-    p2pcity("init", "--home", "a", "--district", "a", check=True)
+    init_home(tmp_path / "a", "a")
     (tmp_path / "a" / "keys" / "p2p.key").write_bytes(b"\x08\x01\x12\x40" + bytes(10))
     result = p2pcity("keys", "libp2p", "--home", "a")
     assert result.returncode == 1
