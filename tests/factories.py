@@ -99,3 +99,19 @@ class ChainBuilder:
         self.state.apply(result.writes)
         self.blocks.append(block)
         return block, result
+
+
+def big_grant_tx(who: Identity, nonce: int, size: int = 240_000, chain_id: str = CHAIN) -> Transaction:
+    """A well-formed ``access.grant`` of about ``size`` bytes, for a dataset that does not exist.
+
+    The ledger refuses it (no such dataset), but it is a valid transaction: it
+    decodes, is signed, and a leader includes it (its sender pays the nonce).
+    This is the shape of the issue-9 flood that once made a 9.6 MB block.
+    """
+    from p2pcity.types.tx import AccessGrant, SealedKeyFrag  # noqa: PLC0415
+
+    pre = bytes([2]) + bytes(32)
+    frag = SealedKeyFrag(who.signer.public_key, pre, bytes(2048))
+    count = max(1, min(115, size // 2120))
+    body = AccessGrant(bytes(32), who.signer.public_key, pre, pre, 1, (frag,) * count, 0, 0, "")
+    return Transaction.create(who.signer, chain_id, nonce, body)

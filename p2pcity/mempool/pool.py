@@ -99,9 +99,20 @@ class Mempool:
         """Record that a transaction seen in a block was checked, so commit does not re-verify."""
         self._verified.add(tx.hash)
 
-    def take_batch(self, max_txs: int) -> list[Transaction]:
-        """Local transactions not yet gossiped, oldest first."""
-        out, self._unbatched = self._unbatched[:max_txs], self._unbatched[max_txs:]
+    def take_batch(self, max_txs: int, max_bytes: int | None = None) -> list[Transaction]:
+        """Local transactions not yet gossiped, oldest first: at most ``max_txs`` and ``max_bytes``.
+
+        At least one transaction is taken when any waits (a single transaction is
+        smaller than any sensible ``max_bytes``: ``MAX_TX_SIZE``).
+        """
+        taken = 0
+        size = 0
+        for tx in self._unbatched[:max_txs]:
+            size += len(tx.encoded)
+            if max_bytes is not None and taken and size > max_bytes:
+                break
+            taken += 1
+        out, self._unbatched = self._unbatched[:taken], self._unbatched[taken:]
         return [tx for tx in out if tx.hash in self._by_hash]
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from p2pcity.chain.executor import BlockError, Execution, check_block, execute, select
@@ -24,6 +24,36 @@ from p2pcity.types.tx import Transaction
 
 log = logging.getLogger(__name__)
 MAX_CLOCK_DRIFT_MS = 10_000
+
+# A block's transactions, in bytes and in number. Well under the 4 MiB frame of a direct
+# request (a block is fetched, and streamed by sync, one block per frame) and the 8 MiB block
+# decode limit; the count keeps a compact proposal (32 bytes per transaction) under the
+# 512 KiB gossip limit. Before, only the count was bounded: 40 transactions of 240 KB made a
+# 9.6 MB block that no lagging validator could fetch and that GET /blocks/{h} could not serve.
+BLOCK_TX_BYTES = 2 * 1024 * 1024
+BLOCK_MAX_TXS = 10_000
+
+
+def over_budget(txs: Sequence[Transaction]) -> str | None:
+    """Why ``txs`` do not fit in one block, or None: the one definition, for building and verifying."""
+    if len(txs) > BLOCK_MAX_TXS:
+        return f"{len(txs)} transactions, more than the {BLOCK_MAX_TXS} a block may carry"
+    size = sum(len(tx.encoded) for tx in txs)
+    if size > BLOCK_TX_BYTES:
+        return f"{size} bytes of transactions, more than the {BLOCK_TX_BYTES} a block may carry"
+    return None
+
+
+def within_budget(txs: Sequence[Transaction]) -> list[Transaction]:
+    """The longest prefix of ``txs`` that fits in a block (a prefix keeps every sender's nonce order)."""
+    out: list[Transaction] = []
+    size = 0
+    for tx in txs[:BLOCK_MAX_TXS]:
+        size += len(tx.encoded)
+        if size > BLOCK_TX_BYTES:
+            break
+        out.append(tx)
+    return out
 
 
 @dataclass(slots=True)
@@ -69,6 +99,11 @@ class Ledger:
         # Checked first: it is free, and execution is not.
         if block.header.timestamp_ms > self.clock_ms() + MAX_CLOCK_DRIFT_MS:
             log.warning("refusing block %s: timestamp too far in the future", block.id.hex()[:16])
+            return False
+        # Rule: the block fits the byte budget, so every peer can fetch and sync it. Also free.
+        reason = over_budget(block.txs)
+        if reason is not None:
+            log.warning("refusing block %s: %s", block.id.hex()[:16], reason)
             return False
         try:
             self.execute(block, parent)
@@ -121,6 +156,7 @@ class Ledger:
         txs, dropped = select(base, self.chain_id, self.mempool.candidates(), limit, self.mempool.is_verified)
         if dropped:
             log.debug("left %d transactions out of the block", len(dropped))
+        txs = within_budget(txs)
         timestamp = max(self.clock_ms(), parent.header.timestamp_ms)
         height = parent.height + 1
         result = execute(

@@ -8,7 +8,7 @@ import pytest
 
 from p2pcity.mempool import AddResult, Batch, BatchError, Mempool, MempoolFull
 from p2pcity.types.tx import TxError
-from tests.factories import CHAIN, identities, record_tx
+from tests.factories import CHAIN, big_grant_tx, identities, record_tx
 
 ALICE, BOB = identities(2, seed=5)
 
@@ -88,3 +88,20 @@ def test_batches_round_trip_and_reject_garbage() -> None:
     mixed = Batch((record_tx(BOB, 1, "b/1").encoded, b"\x00junk"))
     good, bad = mixed.transactions()
     assert len(good) == 1 and len(bad) == 1
+
+
+def test_gossip_batches_are_split_to_fit_a_byte_bound() -> None:
+    mp, _ = pool()
+    senders = identities(12, seed=8)
+    txs = [big_grant_tx(who, 1) for who in senders]
+    for tx in txs:
+        mp.add(tx)
+    bound = 512 * 1024
+    batches = []
+    while mp.unbatched:
+        batch = mp.take_batch(1000, bound)
+        assert batch, "a waiting transaction is always taken"
+        batches.append(batch)
+    assert [tx for b in batches for tx in b] == txs  # all of them, in order, none twice
+    assert all(len(Batch.of(b).encode()) <= bound for b in batches)
+    assert len(batches) == 6  # two 240 KB transactions per 512 KiB batch
