@@ -47,6 +47,11 @@ CONSENSUS_TOPIC = "consensus"
 TX_TOPIC = "txs"
 BATCH_INTERVAL = 0.05
 MAX_BATCH = 1000
+# A gossip batch stays under the 512 KiB gossip limit (encoding overhead included): bigger
+# batches were dropped whole by py-libp2p's size check, now they are split.
+BATCH_BYTES = 448 * 1024
+# A transaction response stays well under the 4 MiB frame; the requester asks again for the rest.
+TX_RESPONSE_BYTES = 1024 * 1024
 REQUEST_TIMEOUT = 5.0
 
 
@@ -162,6 +167,19 @@ class Protocols:
         node.driver.submit(ProposalReceived(proposal, compact.header.proposer))
 
     async def _fetch_txs(self, peer: str, hashes: list[bytes]) -> list[Transaction]:
+        """The transactions with these hashes, in as many requests as the peer's chunks need."""
+        missing = list(dict.fromkeys(hashes))
+        out: list[Transaction] = []
+        while missing:
+            got = await self._fetch_tx_chunk(peer, missing)
+            if not got:
+                break  # the peer has none of the rest (or failed): the caller sees what is missing
+            out += got
+            have = {tx.hash for tx in got}
+            missing = [h for h in missing if h not in have]
+        return out
+
+    async def _fetch_tx_chunk(self, peer: str, hashes: list[bytes]) -> list[Transaction]:
         try:
             raw = await self.node.network.request(
                 peer, "txs", encode(TxRequest(tuple(hashes))), REQUEST_TIMEOUT
@@ -206,7 +224,7 @@ class Protocols:
         while True:
             await trio.sleep(BATCH_INTERVAL)
             while self.node.mempool.unbatched:
-                batch = self.node.mempool.take_batch(MAX_BATCH)
+                batch = self.node.mempool.take_batch(MAX_BATCH, BATCH_BYTES)
                 if not batch:
                     break
                 try:
@@ -274,11 +292,17 @@ class Protocols:
 
     async def _serve_txs(self, _peer: str, data: bytes) -> bytes | None:
         request = decode(TxRequest, data)
-        out = []
+        out: list[bytes] = []
+        size = 0
         for tx_hash in request.hashes:
             tx = self.node.find_tx(tx_hash)
-            if tx is not None:
-                out.append(tx.encoded)
+            if tx is None:
+                continue
+            # A prefix that fits one frame; the requester asks again for the rest.
+            if out and size + len(tx.encoded) > TX_RESPONSE_BYTES:
+                break
+            out.append(tx.encoded)
+            size += len(tx.encoded)
         return encode(TxResponse(tuple(out)))
 
     async def _serve_height(self, _peer: str, _data: bytes) -> bytes | None:
