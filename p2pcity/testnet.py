@@ -242,6 +242,14 @@ class Testnet:
         self.signal(i, signal.SIGKILL)
         self._reap(self.nodes[i], 10.0)
 
+    def kill_all(self) -> None:
+        """SIGKILL every running node at once (a power cut), then reap them."""
+        running = [node for node in self.nodes if node.alive and node.pid is not None]
+        for node in running:
+            os.kill(node.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        for node in running:
+            self._reap(node, 10.0)
+
     def pause(self, i: int) -> None:
         self.signal(i, signal.SIGSTOP)
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 FAIL_STOP_EXIT = 3
 
 
-def _fail_stop_in(exc: BaseException) -> BaseException | None:
+def fail_stop_in(exc: BaseException) -> BaseException | None:
     """The FailStop inside ``exc`` (trio wraps task errors in exception groups), if any."""
     from p2pcity.node.replica import FailStop  # noqa: PLC0415
 
@@ -34,7 +34,7 @@ def _fail_stop_in(exc: BaseException) -> BaseException | None:
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
-            found = _fail_stop_in(inner)
+            found = fail_stop_in(inner)
             if found is not None:
                 return found
     return None
@@ -64,7 +64,7 @@ def run_node(config: NodeConfig) -> None:
     try:
         _run(config)
     except BaseException as exc:
-        stop = _fail_stop_in(exc)
+        stop = fail_stop_in(exc)
         if stop is None:
             raise
         log.critical("fail-stop: %s", stop)

@@ -35,6 +35,7 @@ from p2pcity.consensus.verifier import Verifier
 from p2pcity.crypto.keys import Identity, verify
 from p2pcity.mempool import Mempool
 from p2pcity.net import NetConfig, Network
+from p2pcity.node import fail_stop_in
 from p2pcity.node.districts import Districts
 from p2pcity.node.driver import ConsensusDriver
 from p2pcity.node.ledger import Ledger
@@ -45,7 +46,7 @@ from p2pcity.node.replica import Replica, SyncedBlocks
 from p2pcity.node.sync import Syncer, final_synced, is_syncing
 from p2pcity.sharing.api_routes import add_sharing_routes
 from p2pcity.sharing.service import SharingService
-from p2pcity.store import Store
+from p2pcity.store import Store, StoreError
 from p2pcity.types.block import Block, QuorumCert
 from p2pcity.types.consensus import Evidence
 from p2pcity.types.tx import Transaction
@@ -306,8 +307,15 @@ class Node:
                     self.config.api.listen,
                 )
                 task_status.started()
-        finally:
-            self.store.close()
+        except BaseException as exc:
+            try:
+                self.store.close()
+            except StoreError:
+                # After a fail-stop the disk is what failed: closing fails too, and is not the news.
+                if fail_stop_in(exc) is None:
+                    raise
+            raise
+        self.store.close()
 
     async def _serve_api(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         config = HypercornConfig()
