@@ -58,34 +58,13 @@ class _BuildNow:
     request: BuildProposal
 
 
-class ConsensusDriver:
-    def __init__(
-        self,
-        replica: Replica,
-        *,
-        outbox: Outbox,
-        blocks: BlockSource,
-        settings: ConsensusSettings,
-        chain_id: str,
-        metrics: Metrics,
-        on_evidence: Callable[[Evidence], None] = lambda _: None,
-    ) -> None:
-        self.replica = replica
-        self.outbox = outbox
-        self.blocks = blocks
-        self.settings = settings
-        self.chain_id = chain_id
-        self.metrics = metrics
-        self.on_evidence = on_evidence
-        self.send_event, self.events = trio.open_memory_channel[Event | _SyncJob | _BuildNow](EVENT_QUEUE)
-        self._timer_deadline = math.inf
-        self._timer_view = 0
-        self._timer_changed = trio.Event()
-        self._tx_arrived = trio.Event()
-        self._last_proposal = 0.0
-        self._nursery: trio.Nursery | None = None
+class EventInbox:
+    """The driver's one queue (the :class:`~p2pcity.node.ports.Inbox` every other part writes to)."""
 
-    # --- the inbox -----------------------------------------------------------
+    def __init__(self, metrics: Metrics, size: int = EVENT_QUEUE) -> None:
+        self.metrics = metrics
+        self.send_event, self.events = trio.open_memory_channel[Event | _SyncJob | _BuildNow](size)
+        self.txs = trio.Event()
 
     def submit(self, event: Event | _SyncJob | _BuildNow) -> bool:
         """Queue an input for the replica; False (and counted) when the queue is full."""
@@ -102,7 +81,36 @@ class ConsensusDriver:
             done.set()
 
     def tx_arrived(self) -> None:
-        self._tx_arrived.set()
+        self.txs.set()
+
+
+class ConsensusDriver:
+    def __init__(
+        self,
+        replica: Replica,
+        *,
+        inbox: EventInbox,
+        outbox: Outbox,
+        blocks: BlockSource,
+        settings: ConsensusSettings,
+        chain_id: str,
+        metrics: Metrics,
+        on_evidence: Callable[[Evidence], None] = lambda _: None,
+    ) -> None:
+        self.replica = replica
+        self.outbox = outbox
+        self.blocks = blocks
+        self.settings = settings
+        self.chain_id = chain_id
+        self.metrics = metrics
+        self.on_evidence = on_evidence
+        self.inbox = inbox
+        self.submit = inbox.submit
+        self._timer_deadline = math.inf
+        self._timer_view = 0
+        self._timer_changed = trio.Event()
+        self._last_proposal = 0.0
+        self._nursery: trio.Nursery | None = None
 
     # --- the loop ------------------------------------------------------------
 
@@ -112,7 +120,7 @@ class ConsensusDriver:
             nursery.start_soon(self._timer)
             self.submit(Start())
             task_status.started()
-            async for item in self.events:
+            async for item in self.inbox.events:
                 self._carry_out(self._step(item))
                 if isinstance(item, _SyncJob):
                     item.done.set()
@@ -191,9 +199,9 @@ class ConsensusDriver:
         """Wait for work (or a quiet interval), then ask the replica, in the loop, to build."""
         settings = self.settings
         if not self.replica.has_work():
-            self._tx_arrived = trio.Event()
+            self.inbox.txs = trio.Event()
             with trio.move_on_after(settings.empty_block_interval_ms / 1000):
-                await self._tx_arrived.wait()
+                await self.inbox.txs.wait()
         # Let a burst of transactions gather, and keep blocks from outrunning commits.
         gap = settings.min_block_interval_ms / 1000 - (time.monotonic() - self._last_proposal)
         if gap > 0:

@@ -7,6 +7,7 @@ its own network:
 - :class:`Inbox`: where consensus inputs go (the driver's one queue);
 - :class:`Outbox`: where consensus messages leave (gossip and direct votes);
 - :class:`BlockSource`: fetches a block by id from peers;
+- :class:`CommittedChain`: committed blocks and their QCs, to serve a sync;
 - :class:`ValidatorView`: who is a validator and which peer is whose,
   computed purely from committed state (``districts.Districts``).
 """
@@ -19,7 +20,7 @@ import trio
 
 from p2pcity.consensus import Event
 from p2pcity.node.replica import SyncedBlocks
-from p2pcity.types.block import Block
+from p2pcity.types.block import Block, QuorumCert
 from p2pcity.types.consensus import Proposal, Timeout, TimeoutCert, Vote
 
 
@@ -47,6 +48,16 @@ class BlockSource(Protocol):
     async def fetch_block(self, block_id: bytes, hint: bytes | None) -> Block | None:
         """The block with this id from some peer (``hint`` first), or None."""
         ...
+
+
+class CommittedChain(Protocol):
+    """Committed blocks as a syncing peer wants them (``p2pcity.store.Store`` is one)."""
+
+    def last_height(self) -> int | None: ...
+
+    def block_bytes_at(self, height: int) -> bytes | None: ...
+
+    def qc_for(self, height: int) -> QuorumCert | None: ...
 
 
 class ValidatorView(Protocol):

@@ -5,14 +5,14 @@ Topics: ``consensus`` (compact proposals, timeouts, timeout certificates) and
 the next leader), ``block`` (a block by id), ``txs`` (transactions by hash),
 ``height`` (the committed height) and ``sync`` (a stream of committed blocks).
 Everything from a peer is decoded strictly; what fails is dropped and counted,
-never raised into the node.
+never raised.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import trio
 
@@ -24,8 +24,10 @@ from p2pcity.consensus import (
     TimeoutReceived,
     VoteReceived,
 )
-from p2pcity.mempool import Batch, BatchError, MempoolFull
-from p2pcity.net import GossipMessage, NetError, Verdict
+from p2pcity.mempool import Batch, BatchError, Mempool, MempoolFull
+from p2pcity.net import GossipMessage, NetError, Network, Verdict
+from p2pcity.node.metrics import Metrics
+from p2pcity.node.ports import Inbox, ValidatorView
 from p2pcity.node.wire import (
     BlockRequest,
     CompactProposal,
@@ -38,9 +40,6 @@ from p2pcity.node.wire import (
 from p2pcity.types.block import Block
 from p2pcity.types.consensus import Proposal, Timeout, TimeoutCert, Vote, decode_message, encode_message
 from p2pcity.types.tx import Transaction, TxError
-
-if TYPE_CHECKING:
-    from p2pcity.node.service import Node
 
 log = logging.getLogger(__name__)
 CONSENSUS_TOPIC = "consensus"
@@ -78,19 +77,49 @@ class _Decoded:
 
 
 class Protocols:
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    """The node's :class:`~p2pcity.node.ports.Outbox` and :class:`~p2pcity.node.ports.BlockSource`.
+
+    Wired through ports: ``inbox`` (the driver's queue), ``view`` (who is a
+    validator, whose peer is whose), ``lookup_block`` (uncommitted or committed
+    blocks, to serve), ``find_tx`` (pending or committed transactions, to
+    serve) and ``committed_height``. Gossip arrivals go into ``mempool``
+    directly (``Mempool.add`` is synchronous: it never interleaves with a
+    driver step, see ``service``).
+    """
+
+    def __init__(
+        self,
+        *,
+        network: Network,
+        me: bytes,
+        view: ValidatorView,
+        inbox: Inbox,
+        mempool: Mempool,
+        lookup_block: Callable[[bytes], Block | None],
+        find_tx: Callable[[bytes], Transaction | None],
+        committed_height: Callable[[], int],
+        metrics: Metrics,
+    ) -> None:
+        self.network = network
+        self.me = me
+        self.view = view
+        self.inbox = inbox
+        self.mempool = mempool
+        self.lookup_block = lookup_block
+        self.find_tx = find_tx
+        self.committed_height = committed_height
+        self.metrics = metrics
         self._decoded = _Decoded()
 
     def register(self) -> None:
-        net = self.node.network
+        net = self.network
         net.set_handler("vote", self._on_vote)
         net.set_handler("block", self._serve_block)
         net.set_handler("txs", self._serve_txs)
         net.set_handler("height", self._serve_height)
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        net = self.node.network
+        net = self.network
         consensus = net.subscribe(CONSENSUS_TOPIC, self._validate_consensus)
         txs = net.subscribe(TX_TOPIC, self._validate_txs)
         async with trio.open_nursery() as nursery:
@@ -103,13 +132,13 @@ class Protocols:
 
     def _validate_consensus(self, _topic: str, data: bytes, origin: str) -> Verdict:
         # Rule: only validators publish consensus messages.
-        if self.node.account_of(origin) is None:
+        if self.view.account_of(origin) is None:
             return Verdict.REJECT
         # Rule: the message decodes strictly (signatures are the core's to check, once).
         try:
             self._decoded.keep(data, decode_gossip(data))
         except DecodeError:
-            self.node.metrics.rejected_messages.labels("consensus").inc()
+            self.metrics.rejected_messages.labels("consensus").inc()
             return Verdict.REJECT
         return Verdict.ACCEPT
 
@@ -118,7 +147,7 @@ class Protocols:
         try:
             self._decoded.keep(data, Batch.decode(data))
         except BatchError:
-            self.node.metrics.rejected_messages.labels("tx batch").inc()
+            self.metrics.rejected_messages.labels("tx batch").inc()
             return Verdict.REJECT
         return Verdict.ACCEPT
 
@@ -127,7 +156,6 @@ class Protocols:
     async def _consensus_receiver(
         self, channel: trio.MemoryReceiveChannel[GossipMessage], nursery: trio.Nursery
     ) -> None:
-        driver = self.node.driver
         async for message in channel:
             decoded = self._decoded.take(message.data)
             if not isinstance(decoded, CompactProposal | Timeout | TimeoutCert):
@@ -138,17 +166,16 @@ class Protocols:
             if isinstance(decoded, CompactProposal):
                 nursery.start_soon(self._complete_proposal, decoded, message.from_peer)
             elif isinstance(decoded, Timeout):
-                driver.submit(TimeoutReceived(decoded))
+                self.inbox.submit(TimeoutReceived(decoded))
             elif isinstance(decoded, TimeoutCert):
-                driver.submit(TimeoutCertReceived(decoded))
+                self.inbox.submit(TimeoutCertReceived(decoded))
 
     async def _complete_proposal(self, compact: CompactProposal, origin: str) -> None:
         """Rebuild a proposal from the mempool, fetching the transactions we lack from its sender."""
-        node = self.node
         found: dict[bytes, Transaction] = {}
         missing: list[bytes] = []
         for tx_hash in compact.tx_hashes:
-            tx = node.mempool.get(tx_hash)
+            tx = self.mempool.get(tx_hash)
             if tx is None:
                 missing.append(tx_hash)
             else:
@@ -164,7 +191,7 @@ class Protocols:
             )
             return
         proposal = rebuild(compact, tuple(found[h] for h in compact.tx_hashes))
-        node.driver.submit(ProposalReceived(proposal, compact.header.proposer))
+        self.inbox.submit(ProposalReceived(proposal, compact.header.proposer))
 
     async def _fetch_txs(self, peer: str, hashes: list[bytes]) -> list[Transaction]:
         """The transactions with these hashes, in as many requests as the peer's chunks need."""
@@ -181,7 +208,7 @@ class Protocols:
 
     async def _fetch_tx_chunk(self, peer: str, hashes: list[bytes]) -> list[Transaction]:
         try:
-            raw = await self.node.network.request(
+            raw = await self.network.request(
                 peer, "txs", encode(TxRequest(tuple(hashes))), REQUEST_TIMEOUT
             )
             response = decode(TxResponse, raw)
@@ -211,24 +238,24 @@ class Protocols:
             refused = len(bad)
             for tx in good:
                 try:
-                    self.node.mempool.add(tx, local=False)
+                    self.mempool.add(tx, local=False)
                 except (TxError, MempoolFull):
                     refused += 1  # stale, duplicate nonce, bad signature: normal for gossip replays
             if refused:
-                self.node.metrics.rejected_messages.labels("tx").inc(refused)
+                self.metrics.rejected_messages.labels("tx").inc(refused)
             if good:
-                self.node.driver.tx_arrived()
+                self.inbox.tx_arrived()
 
     async def _batcher(self) -> None:
         """Gossip locally submitted transactions in batches: one message carries many."""
         while True:
             await trio.sleep(BATCH_INTERVAL)
-            while self.node.mempool.unbatched:
-                batch = self.node.mempool.take_batch(MAX_BATCH, BATCH_BYTES)
+            while self.mempool.unbatched:
+                batch = self.mempool.take_batch(MAX_BATCH, BATCH_BYTES)
                 if not batch:
                     break
                 try:
-                    await self.node.network.publish(TX_TOPIC, Batch.of(batch).encode())
+                    await self.network.publish(TX_TOPIC, Batch.of(batch).encode())
                 except NetError as exc:
                     log.warning("could not gossip a batch of %d transactions: %s", len(batch), exc)
 
@@ -236,30 +263,30 @@ class Protocols:
 
     async def publish_consensus(self, message: Proposal | Timeout | TimeoutCert) -> None:
         try:
-            await self.node.network.publish(CONSENSUS_TOPIC, encode_gossip(message))
+            await self.network.publish(CONSENSUS_TOPIC, encode_gossip(message))
         except NetError as exc:
             log.warning("could not publish %s: %s", type(message).__name__, exc)
 
     async def send_vote(self, to: bytes, vote: Vote) -> None:
-        peer = self.node.peer_of(to)
+        peer = self.view.peer_of(to)
         if peer is None:
             return
         try:
-            await self.node.network.send(peer, "vote", encode_message(vote), REQUEST_TIMEOUT)
+            await self.network.send(peer, "vote", encode_message(vote), REQUEST_TIMEOUT)
         except NetError as exc:
             log.debug("vote for view %d not delivered to %s: %s", vote.view, peer[-8:], exc)
 
     async def fetch_block(self, block_id: bytes, hint: bytes | None) -> Block | None:
         """Ask the hinted peer, then every other connected validator, for a block."""
-        node = self.node
         peers = []
-        if hint is not None and (p := node.peer_of(hint)) is not None:
+        if hint is not None and (p := self.view.peer_of(hint)) is not None:
             peers.append(p)
-        peers += [p for p in node.validator_peers() if p not in peers and p in node.network.connected_peers()]
+        connected = self.network.connected_peers()
+        peers += [p for p in self.view.validator_peers(self.me) if p not in peers and p in connected]
         request = encode(BlockRequest(block_id))
         for peer in peers:
             try:
-                raw = await node.network.request(peer, "block", request, REQUEST_TIMEOUT)
+                raw = await self.network.request(peer, "block", request, REQUEST_TIMEOUT)
                 if not raw:
                     continue
                 block = Block.decode(raw)
@@ -273,21 +300,20 @@ class Protocols:
     # --- handlers: what we answer ------------------------------------------------
 
     async def _on_vote(self, peer: str, data: bytes) -> bytes | None:
-        if self.node.account_of(peer) is None:
+        if self.view.account_of(peer) is None:
             return None
         try:
             message = decode_message(data)
         except DecodeError:
-            self.node.metrics.rejected_messages.labels("vote").inc()
+            self.metrics.rejected_messages.labels("vote").inc()
             return None
         if isinstance(message, Vote):
-            self.node.driver.submit(VoteReceived(message))
+            self.inbox.submit(VoteReceived(message))
         return None
 
     async def _serve_block(self, _peer: str, data: bytes) -> bytes | None:
         request = decode(BlockRequest, data)
-        block_id = request.block_id
-        block = self.node.replica.core.block(block_id) or self.node.store.block_by_id(block_id)
+        block = self.lookup_block(request.block_id)
         return block.encoded if block is not None else b""
 
     async def _serve_txs(self, _peer: str, data: bytes) -> bytes | None:
@@ -295,7 +321,7 @@ class Protocols:
         out: list[bytes] = []
         size = 0
         for tx_hash in request.hashes:
-            tx = self.node.find_tx(tx_hash)
+            tx = self.find_tx(tx_hash)
             if tx is None:
                 continue
             # A prefix that fits one frame; the requester asks again for the rest.
@@ -306,4 +332,4 @@ class Protocols:
         return encode(TxResponse(tuple(out)))
 
     async def _serve_height(self, _peer: str, _data: bytes) -> bytes | None:
-        return (self.node.store.last_height() or 0).to_bytes(8, "big")
+        return self.committed_height().to_bytes(8, "big")

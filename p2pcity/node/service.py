@@ -37,7 +37,7 @@ from p2pcity.mempool import Mempool
 from p2pcity.net import NetConfig, Network
 from p2pcity.node import fail_stop_in
 from p2pcity.node.districts import Districts
-from p2pcity.node.driver import ConsensusDriver
+from p2pcity.node.driver import ConsensusDriver, EventInbox
 from p2pcity.node.ledger import Ledger
 from p2pcity.node.metrics import Metrics
 from p2pcity.node.protocols import Protocols
@@ -79,8 +79,19 @@ class Node:
             self._recent: OrderedDict[int, Block] = OrderedDict()
             self.districts = Districts.of(self.store)
             self.network = Network(self._net_config())
-            self.protocols = Protocols(self)
-            self.syncer = Syncer(self)
+            self.inbox = EventInbox(self.metrics)
+            self.protocols = Protocols(
+                network=self.network,
+                me=self.account,
+                view=self,
+                inbox=self.inbox,
+                mempool=self.mempool,
+                lookup_block=self._lookup_block,
+                find_tx=self.find_tx,
+                committed_height=lambda: self.store.last_height() or 0,
+                metrics=self.metrics,
+            )
+            self.syncer = Syncer(network=self.network, view=self, inbox=self.inbox, chain=self.store)
             self.replica = Replica(
                 store=self.store,
                 ledger=self.ledger,
@@ -91,6 +102,7 @@ class Node:
             )
             self.driver = ConsensusDriver(
                 self.replica,
+                inbox=self.inbox,
                 outbox=self.protocols,
                 blocks=self.protocols,
                 settings=config.consensus,
@@ -130,8 +142,8 @@ class Node:
     def known_peers(self) -> set[str]:
         return self.districts.known_peers()
 
-    def validator_peers(self) -> list[str]:
-        return self.districts.validator_peers(self.account)
+    def validator_peers(self, me: bytes) -> list[str]:
+        return self.districts.validator_peers(me)
 
     def peer_of(self, account: bytes) -> str | None:
         return self.districts.peer_of(account)
@@ -157,6 +169,10 @@ class Node:
             bootstrap=tuple(p2p.bootstrap) or tuple(self.genesis.bootstrap),
             static_peers=static,
         )
+
+    def _lookup_block(self, block_id: bytes) -> Block | None:
+        """A block to serve a peer: uncommitted (the core's tree) or committed."""
+        return self.replica.core.block(block_id) or self.store.block_by_id(block_id)
 
     def _make_core(self) -> Core:
         return recover_core(
@@ -256,7 +272,7 @@ class Node:
         outcome = self.mempool.add(tx, local=True)
         self._arrivals.setdefault(tx.hash, time.monotonic())
         self.metrics.mempool_txs.set(len(self.mempool))
-        self.driver.tx_arrived()
+        self.inbox.tx_arrived()
         return outcome.value
 
     def next_nonce(self, account: bytes) -> int:

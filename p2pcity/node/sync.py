@@ -15,7 +15,6 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import trio
 
@@ -23,13 +22,11 @@ from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.consensus.block_tree import BlockTree
 from p2pcity.consensus.safety import three_chain
 from p2pcity.consensus.verifier import Verifier
-from p2pcity.net import NetError
+from p2pcity.net import NetError, Network
+from p2pcity.node.ports import CommittedChain, Inbox, ValidatorView
 from p2pcity.node.replica import SyncedBlocks
 from p2pcity.node.wire import MAX_SYNC_BATCH, SyncItem, SyncRequest
 from p2pcity.types.block import Block, QuorumCert
-
-if TYPE_CHECKING:
-    from p2pcity.node.service import Node
 
 log = logging.getLogger(__name__)
 SYNC_INTERVAL = 2.0
@@ -89,15 +86,20 @@ def final_synced(head: Block, job: SyncedBlocks, verifier: Verifier) -> tuple[li
 
 
 class Syncer:
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    """Asks peers for committed blocks (into ``inbox``) and serves its own from ``chain``."""
+
+    def __init__(self, *, network: Network, view: ValidatorView, inbox: Inbox, chain: CommittedChain) -> None:
+        self.network = network
+        self.view = view
+        self.inbox = inbox
+        self.chain = chain
         self.progress = sys.stderr.isatty()
         # The highest committed height a peer reported in the last survey (None: none answered
         # yet); /status derives its ``syncing`` flag from it.
         self.best_peer_height: int | None = None
 
     def register(self) -> None:
-        self.node.network.set_stream_handler("sync", self._serve)
+        self.network.set_stream_handler("sync", self._serve)
 
     async def run(self) -> None:
         while True:
@@ -108,31 +110,29 @@ class Syncer:
             await trio.sleep(SYNC_INTERVAL)
 
     async def _heights(self) -> dict[str, int]:
-        node = self.node
         heights: dict[str, int] = {}
 
         async def ask(peer: str) -> None:
             try:
-                raw = await node.network.request(peer, "height", b"?", 2.0)
+                raw = await self.network.request(peer, "height", b"?", 2.0)
                 if len(raw) == 8:
                     heights[peer] = int.from_bytes(raw, "big")
             except NetError:
                 pass
 
         async with trio.open_nursery() as nursery:
-            for peer in node.network.connected_peers():
-                if node.account_of(peer) is not None or peer in node.known_peers():
+            for peer in self.network.connected_peers():
+                if self.view.account_of(peer) is not None or peer in self.view.known_peers():
                     nursery.start_soon(ask, peer)
         return heights
 
     async def catch_up(self) -> None:
-        node = self.node
         heights = await self._heights()
         if not heights:
             return
         peer, best = max(heights.items(), key=lambda kv: kv[1])
         self.best_peer_height = best
-        ours = node.store.last_height() or 0
+        ours = self.chain.last_height() or 0
         if not is_syncing(ours, best, uptime=float("inf")):
             return
         log.info("behind by %d blocks: syncing from %s", best - ours, peer[-8:])
@@ -143,9 +143,9 @@ class Syncer:
             if not blocks:
                 return
             done = trio.Event()
-            node.driver.submit_sync(SyncedBlocks(tuple(blocks), tuple(qcs), peer), done)
+            self.inbox.submit_sync(SyncedBlocks(tuple(blocks), tuple(qcs), peer), done)
             await done.wait()
-            now = node.store.last_height() or 0
+            now = self.chain.last_height() or 0
             if self.progress:
                 print(
                     f"\rsync {now}/{best} ({100 * now // max(best, 1)}%)", end="", file=sys.stderr, flush=True
@@ -160,7 +160,7 @@ class Syncer:
         blocks: list[Block] = []
         qcs: list[QuorumCert | None] = []
         try:
-            async with self.node.network.stream_request(
+            async with self.network.stream_request(
                 peer, "sync", encode(SyncRequest(start, count)), timeout=30.0
             ) as frames:
                 async for frame in frames:
@@ -173,7 +173,7 @@ class Syncer:
 
     async def _serve(self, _peer: str, data: bytes) -> AsyncIterator[bytes]:
         request = decode(SyncRequest, data)
-        store = self.node.store
+        store = self.chain
         last = store.last_height() or 0
         end = min(request.start + min(request.count, MAX_SYNC_BATCH), last + 1)
         for height in range(request.start, end):

@@ -19,7 +19,7 @@ from typing import Any
 from unittest import mock
 
 from tests.simnode.broken import BROKEN
-from tests.simnode.scenario import ALL_KINDS, make_node_scenario
+from tests.simnode.scenario import ALL_KINDS, make_node_scenario, shorten
 from tests.simnode.simulator import NodeSimulation
 
 
@@ -38,8 +38,18 @@ def store_guard(enabled: bool) -> Iterator[None]:
         yield
 
 
-def run_one(kind: str, n: int, seed: int, broken: str | None = None, guard: bool = True, **kw: Any) -> Any:
+def run_one(
+    kind: str,
+    n: int,
+    seed: int,
+    broken: str | None = None,
+    guard: bool = True,
+    short: bool = False,
+    **kw: Any,
+) -> Any:
     scenario = make_node_scenario(kind, n, seed)
+    if short:
+        scenario = shorten(scenario)
     with store_guard(guard):
         return NodeSimulation(scenario, **BROKEN.get(broken or "", {}), **kw).run()
 
@@ -51,13 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--broken", choices=sorted(BROKEN), help="a planted node-layer bug")
     parser.add_argument("--no-guard", action="store_true", help="disable the store's monotonic guard")
+    parser.add_argument("--short", action="store_true", help="the soak's short schedule of this seed")
     parser.add_argument("--trace", action="store_true", help="print every event and action")
     parser.add_argument("--tail", type=int, default=0, help="print only the last N trace lines")
     parser.add_argument("--logs", action="store_true", help="show the node's own log lines")
     args = parser.parse_args(argv)
     if not args.logs:
         logging.disable(logging.WARNING)
-    print(make_node_scenario(args.kind, args.n, args.seed).describe())
+    scenario = make_node_scenario(args.kind, args.n, args.seed)
+    print((shorten(scenario) if args.short else scenario).describe())
     lines: list[str] = []
     failure: BaseException | None = None
     try:

@@ -49,3 +49,26 @@ def make_node_scenario(kind: str, n: int, seed: int) -> Scenario:
         crashes=(crash,),
         loss_rate=0.0,
     )
+
+
+def shorten(scenario: Scenario, horizon_ms: int = 300) -> Scenario:
+    """A short schedule for the soak: faults within ``horizon_ms``, then one commit after GST.
+
+    Short schedules trade depth for count: each still crosses a crash,
+    partition or byzantine phase, then must recover.
+    """
+    return replace(
+        scenario,
+        gst_ms=min(scenario.gst_ms, horizon_ms),
+        liveness_commits=1,
+        partitions=tuple(
+            replace(p, end_ms=min(p.end_ms, horizon_ms))
+            for p in scenario.partitions
+            if p.start_ms < horizon_ms
+        ),
+        crashes=tuple(
+            replace(c, restart_ms=min(c.restart_ms, horizon_ms))
+            for c in scenario.crashes
+            if c.at_ms < horizon_ms
+        ),
+    )
