@@ -159,7 +159,17 @@ def test_kill_9_never_leaves_a_half_commit(tmp_path: Path) -> None:
     started = time.monotonic()
     kills = partial_rounds = 0
     heights: list[int | None] = []
-    while kills < KILLS and time.monotonic() - started < TIME_BUDGET:
+
+    def more() -> bool:
+        # The budget bounds the run; on a loaded machine (CI shares two cores) it stretches, up to
+        # four times, until the writer has published enough blobs and been killed enough times.
+        elapsed = time.monotonic() - started
+        progressed = bool(heights) and (heights[-1] or 0) > 5 * w.BLOB_EVERY and kills >= 20
+        if elapsed > 4 * TIME_BUDGET:
+            return False
+        return (kills < KILLS and elapsed < TIME_BUDGET) or not progressed
+
+    while more():
         log = tmp_path / f"writer-{kills}.log"
         proc = spawn(store_dir, log)
         if rng.random() < 0.2:
@@ -180,6 +190,4 @@ def test_kill_9_never_leaves_a_half_commit(tmp_path: Path) -> None:
     print(f"{kills} kills in {elapsed:.1f}s; heights {heights}; {partial_rounds} left a partial blob")
     assert kills >= 20, f"only {kills} kills fit in the time budget"
     final = heights[-1]
-    # Progress depends on the machine's load (CI shares two cores): three published blobs are
-    # enough to prove blobs were stored, resumed and checked across kills.
-    assert final is not None and final > 3 * w.BLOB_EVERY, "the writer made too little progress"
+    assert final is not None and final > 5 * w.BLOB_EVERY, "the writer made too little progress"
