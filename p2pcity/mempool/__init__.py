@@ -1,7 +1,10 @@
 """The mempool: validated, deduplicated, nonce-ordered transactions waiting for a block.
 
 Owns pending transactions and the batching of them for gossip. Pure and
-synchronous (the node drives it from one task); imports only
+synchronous. Its writers are the API (submits), the gossip receiver, the
+batcher and the replica (evictions on commit), all on the node's one trio
+thread: each call runs to completion without awaiting, so no two interleave
+(the replica reads candidates and commits inside one step). Imports only
 ``p2pcity.types``, ``p2pcity.codec``, ``p2pcity.crypto`` and ``p2pcity.chain``.
 """
 
