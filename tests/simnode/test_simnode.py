@@ -61,6 +61,11 @@ def test_seeded_node_layer_runs_are_safe_and_live(kind: str) -> None:
     assert sweep(kind, runs_of(kind, CI_RUNS)) > 0
 
 
+@pytest.mark.parametrize("kind", NODE_KINDS)
+def test_seven_validators_restart_and_resync_too(kind: str) -> None:
+    assert sweep(kind, range(max(1, CI_RUNS // 2)), n=7) > 0
+
+
 # (planted bug, store guard on?, scenario kind, what catches it)
 CONTROLS = [
     ("reset_after_sync", True, "sync_restart", (FailStop,)),
