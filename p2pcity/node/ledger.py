@@ -110,6 +110,13 @@ class Ledger:
         except BlockError as exc:
             log.warning("refusing block %s at height %d: %s", block.id.hex()[:16], block.height, exc)
             return False
+        except Exception:
+            # A peer's block must not take the node down, even through a bug in a handler: refuse
+            # it (nothing of a failed execution is kept) and say loudly that it happened.
+            log.exception(
+                "refusing block %s at height %d: executing it failed", block.id.hex()[:16], block.height
+            )
+            return False
         return True
 
     def execute(self, block: Block, parent: Block) -> Execution:

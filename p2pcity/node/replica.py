@@ -171,7 +171,7 @@ class Replica:
         for block, qc in zip(blocks, qcs, strict=True):
             try:
                 self.ledger.commit(block, qc)
-            except (StoreError, OSError, BlockError) as exc:
+            except Exception as exc:  # a final block that cannot be committed: nothing safe is left to do
                 raise FailStop(
                     f"cannot commit block {block.id.hex()[:16]} at height {block.height}: {exc}"
                 ) from exc
@@ -221,6 +221,10 @@ class Replica:
             txs, timestamp, result = self.ledger.build(parent, max_txs)
         except BlockError as exc:
             log.warning("could not build a block for view %d: %s", request.view, exc)
+            return None
+        except Exception:
+            # What clients sent must not take the node down, even through a bug in a handler.
+            log.exception("could not build a block for view %d", request.view)
             return None
         header = BlockHeader(
             chain_id=chain_id,

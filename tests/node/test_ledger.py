@@ -80,3 +80,18 @@ def test_the_budget_counts_transactions_too() -> None:
     many = [tiny] * (ledger_module.BLOCK_MAX_TXS + 1)
     assert f"{len(many)} transactions, more than" in (over_budget(many) or "")
     assert "transactions, more than" not in (over_budget(many[:-1]) or "")
+
+
+def test_a_handler_bug_refuses_the_peers_block_instead_of_crashing_the_node(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from p2pcity.chain import executor  # noqa: PLC0415
+    from p2pcity.types.tx import RecordPut  # noqa: PLC0415
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("a bug in a handler")
+
+    monkeypatch.setitem(executor.HANDLERS, RecordPut, broken)
+    tx = record_tx(IDS[2], 1, "poison")
+    assert not ledger.verify_block(block_of(ledger, [tx]), GENESIS.block())
+    assert ledger.speculative_blocks == 0  # nothing of the failed execution is kept
