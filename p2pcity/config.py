@@ -46,6 +46,15 @@ class P2PSettings:
 @dataclass(frozen=True)
 class ApiSettings:
     listen: str = "127.0.0.1:8700"
+    # Exposure (p2pcity.api.limits): DNS names besides IPs and localhost that the API answers
+    # to, and a bearer token that state-changing routes then need (empty: none; the
+    # P2PCITY_API_TOKEN environment variable overrides it, for secrets kept out of the file).
+    allowed_hosts: tuple[str, ...] = ()
+    token: str = ""
+    # What one client address may cost: requests at once, requests per second, burst.
+    max_in_flight: int = 64
+    rate_per_s: int = 500
+    burst: int = 1000
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,8 @@ class NodeConfig:
 
     def validate(self) -> None:
         parse_host_port(self.api.listen, "api.listen")
+        if min(self.api.max_in_flight, self.api.rate_per_s, self.api.burst) < 1:
+            raise ConfigError("api.max_in_flight, api.rate_per_s and api.burst must be at least 1")
         if self.p2p.psk and not re.fullmatch(r"[0-9a-fA-F]{64}", self.p2p.psk):
             raise ConfigError("p2p.psk must be 64 hex characters (32 bytes)")
         if self.p2p.pnet not in PNET_WIRES:

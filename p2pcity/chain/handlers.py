@@ -33,6 +33,7 @@ from p2pcity.chain.state import (
     VALIDATOR_SET,
     Overlay,
     access_key,
+    blob_index,
     capsule_index,
     dataset_key,
     delegating_key_index,
@@ -186,6 +187,7 @@ def apply_dataset_register(state: Overlay, ctx: TxContext, reg: DatasetRegister)
     state.put(dataset_key(dataset_id), encode(entry))
     state.put(delegating_key_index(capsule.delegating_key), dataset_id)
     state.put(capsule_index(capsule.capsule), dataset_id)
+    state.put(blob_index(reg.ciphertext_hash, dataset_id), b"")
 
 
 def apply_access_grant(state: Overlay, ctx: TxContext, grant: AccessGrant) -> None:

@@ -19,6 +19,7 @@ from p2pcity.chain.state import (
     VALIDATOR_SET,
     StateView,
     access_prefix,
+    blob_prefix,
     dataset_key,
     grant_key,
     receipt_key,
@@ -53,6 +54,20 @@ def record(state: StateView, name: str, version: int | None = None) -> RecordEnt
 def dataset(state: StateView, dataset_id: bytes) -> DatasetEntry | None:
     raw = state.state_get(dataset_key(dataset_id))
     return decode(DatasetEntry, raw) if raw else None
+
+
+def datasets_of_blob(state: StateView, ciphertext_hash: bytes, limit: int = 16) -> list[DatasetEntry]:
+    """Up to ``limit`` datasets naming ``ciphertext_hash``, through the ``db/`` index (bounded work:
+    anyone can register a dataset claiming someone else's hash, so there may be many)."""
+    prefix = blob_prefix(ciphertext_hash)
+    found: list[DatasetEntry] = []
+    for key, _ in state.state_iter(prefix):
+        entry = dataset(state, key[len(prefix) :])
+        if entry is not None:
+            found.append(entry)
+        if len(found) >= limit:
+            break
+    return found
 
 
 def grant(state: StateView, grant_id: bytes) -> GrantEntry | None:

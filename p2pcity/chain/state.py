@@ -142,6 +142,15 @@ def capsule_index(capsule: bytes) -> bytes:
     return b"dc/" + capsule
 
 
+def blob_prefix(ciphertext_hash: bytes) -> bytes:
+    """The datasets naming a ciphertext, so finding them is a seek, not a scan of ``ds/``."""
+    return b"db/" + ciphertext_hash
+
+
+def blob_index(ciphertext_hash: bytes, dataset_id: bytes) -> bytes:
+    return blob_prefix(ciphertext_hash) + dataset_id
+
+
 def grant_key(grant_id: bytes) -> bytes:
     return b"g/" + grant_id
 

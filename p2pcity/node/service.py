@@ -24,6 +24,7 @@ from hypercorn.trio import serve
 from p2pcity import __version__
 from p2pcity._typing import TaskStatus
 from p2pcity.api.app import create_app
+from p2pcity.api.limits import Limits, policy_for
 from p2pcity.chain.executor import account_nonce
 from p2pcity.chain.genesis import Genesis
 from p2pcity.chain.state import StateView
@@ -341,4 +342,5 @@ class Node:
         config.graceful_timeout = 1.0
         app = create_app(self)
         add_sharing_routes(app, self.sharing)
-        await serve(app, config, shutdown_trigger=trio.sleep_forever, task_status=task_status)  # type: ignore[arg-type]
+        limited = Limits(app, policy_for(self.config.api, self.sharing.max_blob_size))
+        await serve(limited, config, shutdown_trigger=trio.sleep_forever, task_status=task_status)  # type: ignore[arg-type]

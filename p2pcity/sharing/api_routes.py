@@ -42,7 +42,6 @@ from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
 from p2pcity.chain import queries
-from p2pcity.chain.entries import DatasetEntry
 from p2pcity.chain.state import StateView
 from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.sharing.blob_protocol import BlobFetchError, BlobSink, BlobSource
@@ -135,8 +134,8 @@ def _locate(state: StateView, blob_hash: bytes, hint: bytes | None, own: str) ->
     and its size as the dataset declares it (None if no dataset names it)."""
     if hint is not None and (hinted := queries.dataset(state, hint)) is not None:
         datasets = [hinted]
-    else:
-        datasets = [decode(DatasetEntry, raw) for _, raw in state.state_iter(b"ds/")]
+    else:  # through the blob index: an unknown hash costs one seek, not a decode of every dataset
+        datasets = queries.datasets_of_blob(state, blob_hash)
     mine = [d.dataset for d in datasets if d.dataset.ciphertext_hash == blob_hash]
     named = [h for d in mine for h in d.holders]
     others = [e.district.peer_id for e in queries.districts(state)]
