@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -31,6 +32,13 @@ STREAM_READ_TIMEOUT = 45.0
 # Reconnections in a row (with back-off) before an event iterator gives up.
 MAX_RECONNECTS = 8
 T = TypeVar("T")
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    """The bearer token a node with ``api.token`` wants on state-changing routes
+    (``token`` None: the ``P2PCITY_API_TOKEN`` environment variable, if set)."""
+    token = os.environ.get("P2PCITY_API_TOKEN", "") if token is None else token
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 class ClientError(Exception):
@@ -84,9 +92,10 @@ def _committed(tx: dict[str, Any]) -> dict[str, Any]:
 class Client:
     """Blocking client of one node."""
 
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT, token: str | None = None) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self.headers = auth_headers(token)
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=self.headers)
 
     def close(self) -> None:
         self._http.close()
@@ -229,9 +238,10 @@ class Client:
 class AsyncClient:
     """The same API as :class:`Client`, as coroutines (works under trio and asyncio)."""
 
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT, token: str | None = None) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
+        self.headers = auth_headers(token)
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout, headers=self.headers)
 
     async def aclose(self) -> None:
         await self._http.aclose()

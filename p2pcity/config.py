@@ -15,6 +15,7 @@ type or a bad value is a :class:`ConfigError` naming it.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -51,6 +52,9 @@ class ApiSettings:
     # P2PCITY_API_TOKEN environment variable overrides it, for secrets kept out of the file).
     allowed_hosts: tuple[str, ...] = ()
     token: str = ""
+    # TLS for the API (PEM files, served by hypercorn); both or neither.
+    tls_certfile: str = ""
+    tls_keyfile: str = ""
     # What one client address may cost: requests at once, requests per second, burst.
     max_in_flight: int = 64
     rate_per_s: int = 500
@@ -135,8 +139,9 @@ class NodeConfig:
         return "\n".join(lines)
 
     def save(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(self.to_toml())
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # It holds the private-network key: the node's user only, whatever the umask.
+        write_private(self.config_file, self.to_toml())
 
     @classmethod
     def load(cls, home: Path) -> NodeConfig:
@@ -170,6 +175,8 @@ class NodeConfig:
 
     def validate(self) -> None:
         parse_host_port(self.api.listen, "api.listen")
+        if bool(self.api.tls_certfile) != bool(self.api.tls_keyfile):
+            raise ConfigError("api.tls_certfile and api.tls_keyfile go together")
         if min(self.api.max_in_flight, self.api.rate_per_s, self.api.burst) < 1:
             raise ConfigError("api.max_in_flight, api.rate_per_s and api.burst must be at least 1")
         if self.p2p.psk and not re.fullmatch(r"[0-9a-fA-F]{64}", self.p2p.psk):
@@ -183,6 +190,18 @@ class NodeConfig:
             raise ConfigError("consensus.max_block_txs must be between 1 and 20000")
         if self.log.level not in ("debug", "info", "warning", "error"):
             raise ConfigError("log.level must be debug, info, warning or error")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` with mode 0600, atomically (a new file, renamed over the old)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def read_toml(path: Path, missing_hint: str) -> dict[str, Any]:

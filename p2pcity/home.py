@@ -70,8 +70,11 @@ def init_home(
         api=ApiSettings(listen=api_listen),
     )
     config.validate()
+    # A home holds keys and the private-network key: the node's user only (0700, keys/ too).
     for sub in ("keys", "data", "logs"):
-        (home / sub).mkdir(parents=True, exist_ok=True)
+        (home / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+    for directory in (home, home / "keys"):
+        directory.chmod(0o700)
     identity = Identity.generate()
     identity.save(config.identity_file, overwrite=force)
     if force and config.p2p_key_file.exists():

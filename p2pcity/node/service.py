@@ -340,6 +340,8 @@ class Node:
         config.accesslog = None
         config.errorlog = logging.getLogger("hypercorn.error")
         config.graceful_timeout = 1.0
+        if self.config.api.tls_certfile:
+            config.certfile, config.keyfile = self.config.api.tls_certfile, self.config.api.tls_keyfile
         app = create_app(self)
         add_sharing_routes(app, self.sharing)
         limited = Limits(app, policy_for(self.config.api, self.sharing.max_blob_size))

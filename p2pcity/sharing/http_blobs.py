@@ -25,7 +25,9 @@ Progress = Callable[[int, int], None]
 
 def _http(client: Client) -> httpx.Client:
     # Blob transfers are long: generous read timeout, short connect timeout.
-    return httpx.Client(base_url=client.url, timeout=httpx.Timeout(300.0, connect=10.0))
+    return httpx.Client(
+        base_url=client.url, timeout=httpx.Timeout(300.0, connect=10.0), headers=client.headers
+    )
 
 
 def _pieces(fh: BinaryIO, start: int, size: int, progress: Progress | None) -> Iterator[bytes]:
@@ -86,7 +88,10 @@ def download(
                 reply.read()
                 body = reply.json() if reply.content.startswith(b"{") else {}
                 raise ClientError(str(body.get("error") or f"HTTP {reply.status_code}"), reply.status_code)
-            with open(partial, "wb") as out:
+            # Plaintext: the user's eyes only (0600), and never a leftover file's wider mode.
+            partial.unlink(missing_ok=True)
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
                 for chunk in open_dataset(dataset, key, reply.iter_bytes()):
                     out.write(chunk)
                     written += len(chunk)

@@ -68,3 +68,13 @@ def test_control_a_body_under_its_cap_does_move_the_peak(node: RunningNode) -> N
     growth = node.peak_rss_kib() - peak
     print(f"\ncontrol, 7.8 MiB batch accepted: peak RSS +{growth} KiB")
     assert growth > RSS_BUDGET_KIB
+
+
+def test_the_real_node_checks_token_host_and_origin(node: RunningNode) -> None:
+    assert httpx.post(node.url + "/txs", json={"tx": "00"}, timeout=10).status_code == 401
+    assert httpx.post(node.url + "/txs", json={"tx": "00"}, headers=AUTH, timeout=10).status_code == 400
+    rebound = httpx.get(node.url + "/status", headers={"Host": "attacker.example"}, timeout=10)
+    assert rebound.status_code == 421 and "Host" in rebound.json()["error"]
+    page = httpx.get(node.url + "/status", headers={"Origin": "http://attacker.example"}, timeout=10)
+    assert page.status_code == 403
+    assert httpx.get(node.url + "/status", headers={"Host": "localhost"}, timeout=10).status_code == 200
