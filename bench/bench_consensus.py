@@ -36,6 +36,7 @@ from p2pcity.consensus import (
     Start,
     message_event,
 )
+from p2pcity.consensus.block_time import proposal_time
 from p2pcity.crypto.hashing import EMPTY_ROOT, sha256, tagged_hash
 from p2pcity.crypto.keys import SigningKey, verify
 from p2pcity.types.block import Block, BlockHeader, QuorumCert, tx_root
@@ -56,18 +57,24 @@ class App:
 
     def build(self, request: BuildProposal, parent: Block, proposer: bytes) -> ProposalBuilt:
         header = BlockHeader(
-            CHAIN, request.height, request.view, request.parent_id, request.justify, proposer,
-            request.view, self.root, len(self.txs), tagged_hash(b"s", parent.header.state_root, self.root),
+            CHAIN, 0, request.height, request.view, request.parent_id, request.justify, proposer,
+            proposal_time(parent.header, request.justify, now_ms()), self.root, len(self.txs),
+            tagged_hash(b"s", parent.header.state_root, self.root),
         )
         return ProposalBuilt(header, self.txs)
 
 
 def genesis() -> Block:
     header = BlockHeader(
-        CHAIN, 0, 0, bytes(32), QuorumCert(0, bytes(32), 0, ()), bytes(32), 0, EMPTY_ROOT, 0,
+        CHAIN, 0, 0, 0, bytes(32), QuorumCert.genesis(bytes(32)), bytes(32), 0, EMPTY_ROOT, 0,
         sha256(b"bench-genesis"),
     )
     return Block(header, (), bytes(64))
+
+
+def now_ms() -> int:
+    """The wall clock, read per message as a node's driver does (the block time rule needs it)."""
+    return int(time.time() * 1000)
 
 
 def _skip_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -98,9 +105,9 @@ def run(
         if isinstance(action, Broadcast):
             for other in cores:
                 if other != me:
-                    queue.append((other, message_event(action.message, me)))
+                    queue.append((other, message_event(action.message, me, now_ms=now_ms())))
         elif isinstance(action, Send):
-            queue.append((action.to, message_event(action.message, me)))
+            queue.append((action.to, message_event(action.message, me, now_ms=now_ms())))
         elif isinstance(action, BuildProposal):
             parent = cores[me].block(action.parent_id)
             assert parent is not None

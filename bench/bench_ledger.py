@@ -74,6 +74,7 @@ def build_chain(txs: list[Transaction], block_size: int) -> tuple[Genesis, list[
         state.apply(result.writes)
         header = BlockHeader(
             CHAIN,
+            0,
             height,
             height,
             parent.id,

@@ -68,14 +68,15 @@ class ChainBuilder:
     def qc_for(self, block: Block) -> QuorumCert:
         if block.height == 0:
             return self.genesis.genesis_qc()
-        message = vote_message(CHAIN, block.view, block.id)
+        ts = block.header.timestamp_ms
+        message = vote_message(CHAIN, 0, block.view, block.height, block.id, ts)
         votes = tuple(
             sorted(
-                (VoteSignature(v.signer.public_key, v.signer.sign(message)) for v in self.validators),
+                (VoteSignature(v.signer.public_key, ts, v.signer.sign(message)) for v in self.validators),
                 key=lambda s: s.signer,
             )
         )
-        return QuorumCert(block.view, block.id, block.height, votes)
+        return QuorumCert(0, block.view, block.id, block.height, votes)
 
     def next_block(self, txs: list[Transaction]) -> tuple[Block, Execution]:
         parent = self.blocks[-1]
@@ -85,6 +86,7 @@ class ChainBuilder:
         proposer = self.validators[height % len(self.validators)]
         header = BlockHeader(
             CHAIN,
+            0,
             height,
             height,
             parent.id,

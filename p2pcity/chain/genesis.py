@@ -82,10 +82,11 @@ class Genesis:
         """The genesis block; every node derives the same one from the same file."""
         header = BlockHeader(
             chain_id=self.chain_id,
+            epoch=0,
             height=0,
             view=GENESIS_VIEW,
             parent_id=ZERO_HASH,
-            justify=QuorumCert(GENESIS_VIEW, ZERO_HASH, 0, ()),
+            justify=QuorumCert.genesis(ZERO_HASH),
             proposer=bytes(PUBLIC_KEY_SIZE),
             timestamp_ms=self.genesis_time_ms,
             tx_root=EMPTY_ROOT,
@@ -96,7 +97,7 @@ class Genesis:
 
     def genesis_qc(self) -> QuorumCert:
         """The certificate every chain starts from: view 0, for the genesis block, no votes."""
-        return QuorumCert(GENESIS_VIEW, self.block().id, 0, ())
+        return QuorumCert.genesis(self.block().id)
 
     # --- JSON file ------------------------------------------------------------
 

@@ -11,7 +11,9 @@ from p2pcity.consensus.validators import ValidatorSet
 from p2pcity.types.block import QuorumCert, VoteSignature
 from p2pcity.types.consensus import Timeout, TimeoutCert, TimeoutSignature, Vote
 
-_VoteKey = tuple[int, bytes, int]  # (view, block id, height)
+# Votes are grouped by what they certify; every part of the key is signed by the voter, so a
+# forged copy of an honest vote fails verification before it reaches the aggregator.
+_VoteKey = tuple[int, int, bytes, int]  # (epoch, view, block id, height)
 
 
 class VoteAggregator:
@@ -37,22 +39,23 @@ class VoteAggregator:
         if latest is not None:
             if vote.view <= latest.view:
                 return None  # a duplicate, an older vote, or an equivocation: first vote counts
-            old = self._buckets.get((latest.view, latest.block_id, latest.height))
+            old = self._buckets.get(_key(latest))
             if old is not None and len(old) < self._validators.quorum:
                 old.pop(vote.signer, None)
         self._latest[vote.signer] = vote
-        key = (vote.view, vote.block_id, vote.height)
+        key = _key(vote)
         bucket = self._buckets.setdefault(key, {})
         bucket[vote.signer] = vote
         if len(bucket) != self._validators.quorum:
             return None
         votes = tuple(
-            VoteSignature(v.signer, v.signature) for v in sorted(bucket.values(), key=_signer)
+            VoteSignature(v.signer, v.timestamp_ms, v.signature)
+            for v in sorted(bucket.values(), key=_signer)
         )
-        return QuorumCert(vote.view, vote.block_id, vote.height, votes)
+        return QuorumCert(vote.epoch, vote.view, vote.block_id, vote.height, votes)
 
     def prune(self, below_view: int) -> None:
-        self._buckets = {k: v for k, v in self._buckets.items() if k[0] >= below_view}
+        self._buckets = {k: v for k, v in self._buckets.items() if k[1] >= below_view}
 
 
 class TimeoutAggregator:
@@ -84,7 +87,7 @@ class TimeoutAggregator:
         signatures = tuple(
             TimeoutSignature(t.signer, t.high_qc.view, t.signature) for t in timeouts
         )
-        return TimeoutCert(timeout.view, high_qc, signatures)
+        return TimeoutCert(timeout.epoch, timeout.view, high_qc, signatures)
 
     def join_view(self) -> int:
         """The highest view that f+1 validators have timed out in or beyond (0 if none).
@@ -104,3 +107,7 @@ class TimeoutAggregator:
 
 def _signer(message: Vote | Timeout) -> bytes:
     return message.signer
+
+
+def _key(vote: Vote) -> _VoteKey:
+    return (vote.epoch, vote.view, vote.block_id, vote.height)

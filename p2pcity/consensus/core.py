@@ -23,6 +23,11 @@ from p2pcity.consensus.actions import (
 )
 from p2pcity.consensus.aggregator import VoteAggregator
 from p2pcity.consensus.app import App, SignatureCheck
+from p2pcity.consensus.block_time import (
+    MAX_CLOCK_DRIFT_MS,
+    block_time_error,
+    vote_time,
+)
 from p2pcity.consensus.block_tree import BlockTree
 from p2pcity.consensus.events import (
     BlockFetched,
@@ -43,7 +48,7 @@ from p2pcity.consensus.validators import ValidatorSet
 from p2pcity.consensus.verifier import Verifier
 from p2pcity.consensus.view_change import ViewChange
 from p2pcity.crypto.keys import SigningKey, verify
-from p2pcity.types.block import GENESIS_VIEW, Block, QuorumCert
+from p2pcity.types.block import Block, QuorumCert
 from p2pcity.types.consensus import (
     Evidence,
     Proposal,
@@ -59,6 +64,7 @@ class Config:
     max_pending_blocks: int = 1024  # blocks waiting for a missing ancestor
     max_fetches: int = 256  # block ids being fetched at once
     evidence_window: int = 256  # views of proposals and votes remembered to spot equivocation
+    max_clock_drift_ms: int = MAX_CLOCK_DRIFT_MS  # the block time rule's bound (block_time)
 
 
 class Core(ViewChange):
@@ -87,15 +93,17 @@ class Core(ViewChange):
         safety: SafetyState | None = None,
         root: Block | None = None,
         check: SignatureCheck = verify,
+        epoch: int = 0,
     ) -> None:
         self.key = key
         self.me = key.public_key
         self.chain_id = genesis.header.chain_id
+        self.epoch = epoch
         self.validators = ValidatorSet(validators)
         self.app = app
         self.config = config or Config()
-        self.genesis_qc = QuorumCert(GENESIS_VIEW, genesis.id, 0, ())
-        self.verifier = Verifier(self.chain_id, self.validators, genesis.id, check)
+        self.genesis_qc = QuorumCert.genesis(genesis.id)
+        self.verifier = Verifier(self.chain_id, self.validators, genesis.id, check, epoch)
         self.safety = safety or SafetyState.initial(self.genesis_qc)
         self._persisted = self.safety  # what the driver has on disk
         self.tree = BlockTree(root or genesis)
@@ -112,6 +120,7 @@ class Core(ViewChange):
         self._out: list[Action] = []
         self._building: BuildProposal | None = None  # the proposal we asked the app for
         self._my_vote: Vote | None = None
+        self._now_ms: int | None = None  # the clock reading of the event being handled, if any
 
     # --- queries -------------------------------------------------------------
 
@@ -130,6 +139,7 @@ class Core(ViewChange):
     # --- the one entry point -------------------------------------------------
 
     def handle(self, event: Event) -> list[Action]:
+        self._now_ms = getattr(event, "now_ms", None)
         match event:
             case ProposalReceived(proposal, sender):
                 self._on_proposal(proposal, sender)
@@ -207,16 +217,25 @@ class Core(ViewChange):
             self.dropped["stale proposal"] += 1
             return
         self._building = None
-        expected = (self.chain_id, request.height, request.parent_id, request.justify, self.me)
-        if (header.chain_id, header.height, header.parent_id, header.justify, header.proposer) != (
-            expected
-        ):
+        expected = (
+            self.chain_id, self.epoch, request.height, request.parent_id, request.justify, self.me
+        )
+        got = (
+            header.chain_id, header.epoch, header.height, header.parent_id, header.justify,
+            header.proposer,
+        )
+        if got != expected:
             self.dropped["proposal not as requested"] += 1
             return
         parent = self.tree.get(header.parent_id)
         # Rule: one proposal per view, and none in a view we timed out in (survives restarts).
         if parent is None or not self._may_sign_in(header.view):
             self.dropped["stale proposal"] += 1
+            return
+        # Rule: we never sign a block others must refuse for its time (its clock part is the
+        # application's reading, so only the chain part is ours to check).
+        if block_time_error(header, parent.header, None) is not None:
+            self.dropped["proposal not as requested"] += 1
             return
         block = Block.create(self.key, header, built.txs)
         if not block.body_matches_header():
@@ -232,7 +251,7 @@ class Core(ViewChange):
         self._chain_rules(block.justify)
         self._persist()  # durable before the block leaves
         self._out.append(Broadcast(Proposal(block, tc)))
-        self._cast_vote(block)
+        self._cast_vote(block, header.timestamp_ms)
 
     def _propose_if_leader(self) -> None:
         view = self.view
@@ -247,8 +266,6 @@ class Core(ViewChange):
                 # Propose once it arrives (_insert calls us again).
                 self._out.extend(self.sync.fetch(high_qc.block_id, None, high_qc.view))
             return
-        if high_qc.height != parent.height:  # unsigned, so relayed QCs may lie about it
-            high_qc = replace(high_qc, height=parent.height)
         self._building = BuildProposal(view, parent.id, high_qc, parent.height + 1)
         self._out.append(self._building)
 
@@ -311,17 +328,27 @@ class Core(ViewChange):
             return
         if not self.vote_rule(self.safety, block, self.tree):
             return
+        # Rule: the block is on time (block_time): after its parent, not before the parent was
+        # certified, and within the drift of our clock. No clock reading, no vote.
+        now = self._now_ms
+        if now is None:
+            self.dropped["no clock reading"] += 1
+            return
+        late = block_time_error(block.header, parent.header, now, self.config.max_clock_drift_ms)
+        if late is not None:
+            self.dropped[late] += 1
+            return
         # Rule: the application accepts the payload (re-executed against the parent).
         if not self.app.verify_block(block, parent):
             self.dropped["payload rejected"] += 1
             return
         self.safety = replace(self.safety, last_voted_view=block.view)
-        self._cast_vote(block)
+        self._cast_vote(block, now)
 
-    def _cast_vote(self, block: Block) -> None:
+    def _cast_vote(self, block: Block, now_ms: int) -> None:
         # The vote view and the lock this vote relies on are durable before the vote leaves.
         self._persist()
-        vote = Vote.create(self.key, self.chain_id, block)
+        vote = Vote.create(self.key, self.chain_id, block, vote_time(block.header, now_ms))
         self._my_vote = vote
         next_leader = self.validators.leader(block.view + 1)
         if next_leader == self.me:
@@ -337,10 +364,6 @@ class Core(ViewChange):
 
     def _process_qc(self, qc: QuorumCert) -> None:
         """A verified QC: maybe a new high QC, a new lock, a commit, and a later view."""
-        block = self.tree.get(qc.block_id)
-        if block is not None and block.height != qc.height:
-            # The height is not covered by the votes' signatures: trust the block's.
-            qc = replace(qc, height=block.height)
         if qc.view > self.safety.high_qc.view:
             self.safety = replace(self.safety, high_qc=qc)
         self._chain_rules(qc)

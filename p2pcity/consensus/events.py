@@ -2,12 +2,14 @@
 
 The driver (node or simulator) turns network messages, timer expiries and
 replies to the core's own requests into these and feeds them, one at a time,
-to ``Core.handle``. Nothing else reaches the core.
+to ``Core.handle``. Nothing else reaches the core, not even the time: the
+events that may lead to a vote carry the driver's clock reading (``now_ms``,
+milliseconds since the Unix epoch), which the block time rule needs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from p2pcity.types.block import Block, BlockHeader
 from p2pcity.types.consensus import (
@@ -30,6 +32,7 @@ class Start:
 class ProposalReceived:
     proposal: Proposal
     sender: bytes | None = None  # the peer it came from: a hint for fetching missing parents
+    now_ms: int = field(kw_only=True)  # the local clock when it arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +59,13 @@ class TimerFired:
 
 @dataclass(frozen=True, slots=True)
 class BlockFetched:
-    """A block the core asked for with ``FetchBlock`` (unsolicited blocks are ignored)."""
+    """A block the core asked for with ``FetchBlock`` (unsolicited blocks are ignored).
+
+    It may release a waiting proposal that we then vote for: hence the clock.
+    """
 
     block: Block
+    now_ms: int = field(kw_only=True)  # the local clock when it arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +93,10 @@ Event = (
 )
 
 
-def message_event(message: ConsensusMessage, sender: bytes | None = None) -> Event:
-    """The event for a consensus message received from the network."""
+def message_event(message: ConsensusMessage, sender: bytes | None = None, *, now_ms: int) -> Event:
+    """The event for a consensus message received from the network at ``now_ms``."""
     if isinstance(message, Proposal):
-        return ProposalReceived(message, sender)
+        return ProposalReceived(message, sender, now_ms=now_ms)
     if isinstance(message, Vote):
         return VoteReceived(message)
     if isinstance(message, Timeout):
@@ -97,6 +104,6 @@ def message_event(message: ConsensusMessage, sender: bytes | None = None) -> Eve
     return TimeoutCertReceived(message)
 
 
-def event_from_bytes(data: bytes, sender: bytes | None = None) -> Event:
+def event_from_bytes(data: bytes, sender: bytes | None = None, *, now_ms: int) -> Event:
     """Decode untrusted bytes into an event; raises ``DecodeError`` for anything malformed."""
-    return message_event(decode_message(data), sender)
+    return message_event(decode_message(data), sender, now_ms=now_ms)

@@ -21,7 +21,7 @@ class EvidencePool:
         self.view = 0
         self._pruned_at = 0
         self._blocks: dict[tuple[int, bytes], tuple[bytes, BlockHeader, bytes]] = {}
-        self._votes: dict[tuple[int, bytes], tuple[bytes, bytes]] = {}
+        self._votes: dict[tuple[int, bytes], Vote] = {}
         self._found: OrderedDict[tuple[str, int, bytes], Evidence] = OrderedDict()
 
     @property
@@ -49,12 +49,10 @@ class EvidencePool:
         if not self._in_window(vote.view):
             return None
         key = (vote.view, vote.signer)
-        first_block, first_signature = self._votes.setdefault(key, (vote.block_id, vote.signature))
-        if first_block == vote.block_id:
+        first = self._votes.setdefault(key, vote)
+        if first.block_id == vote.block_id:
             return None
-        evidence = DoubleVote(
-            vote.signer, vote.view, first_block, first_signature, vote.block_id, vote.signature
-        )
+        evidence = DoubleVote(first, vote)
         return self._record(("vote", vote.view, vote.signer), evidence)
 
     def _record(self, key: tuple[str, int, bytes], evidence: Evidence) -> Evidence | None:

@@ -13,8 +13,8 @@ from collections.abc import Hashable
 
 from p2pcity.consensus.app import SignatureCheck
 from p2pcity.consensus.validators import ValidatorSet
-from p2pcity.types.block import GENESIS_VIEW, Block, QuorumCert, vote_message
-from p2pcity.types.consensus import Timeout, TimeoutCert, Vote, timeout_message
+from p2pcity.types.block import GENESIS_VIEW, Block, QuorumCert
+from p2pcity.types.consensus import Timeout, TimeoutCert, Vote
 
 _CACHE_SIZE = 4096
 
@@ -37,9 +37,15 @@ class _Seen:
 
 class Verifier:
     def __init__(
-        self, chain_id: str, validators: ValidatorSet, genesis_id: bytes, check: SignatureCheck
+        self,
+        chain_id: str,
+        validators: ValidatorSet,
+        genesis_id: bytes,
+        check: SignatureCheck,
+        epoch: int = 0,
     ) -> None:
         self.chain_id = chain_id
+        self.epoch = epoch
         self.validators = validators
         self.genesis_id = genesis_id
         self._check = check
@@ -53,9 +59,11 @@ class Verifier:
         block is already evidence material, whatever its QC).
         """
         header = block.header
-        # Rule: the block belongs to our chain.
+        # Rule: the block belongs to our chain and epoch.
         if header.chain_id != self.chain_id:
             return "wrong chain"
+        if header.epoch != self.epoch:
+            return "wrong epoch"
         # Rule: above genesis, in a view later than its parent's, and justify names the parent.
         if header.height < 1 or header.view <= header.justify.view:
             return "malformed block"
@@ -74,15 +82,18 @@ class Verifier:
         return None
 
     def vote(self, vote: Vote) -> bool:
-        # Rule: only current validators vote, and the signature covers (chain, view, block).
-        return vote.signer in self.validators and self._check(
-            vote.signer, vote.signing_bytes(self.chain_id), vote.signature
+        # Rule: only current validators vote, in our epoch, and the signature covers every
+        # field (chain, epoch, view, height, block, time).
+        return (
+            vote.epoch == self.epoch
+            and vote.signer in self.validators
+            and self._check(vote.signer, vote.signing_bytes(self.chain_id), vote.signature)
         )
 
     def timeout(self, timeout: Timeout) -> bool:
         """The timeout's own signature and shape; its high QC is checked by :meth:`qc`."""
-        # Rule: only current validators time out.
-        if timeout.signer not in self.validators:
+        # Rule: only current validators time out, in our epoch.
+        if timeout.signer not in self.validators or timeout.epoch != self.epoch:
             return False
         # Rule: an honest node's high QC is always older than the view it is in.
         if timeout.high_qc.view >= timeout.view:
@@ -93,9 +104,12 @@ class Verifier:
         """True for the genesis QC or a quorum of distinct, valid validator votes."""
         if qc.view == GENESIS_VIEW:
             # Rule: the only certificate of view 0 is the vote-less one for genesis.
-            return qc.block_id == self.genesis_id and qc.height == 0 and not qc.votes
+            return qc == QuorumCert.genesis(self.genesis_id)
         if qc in self._qcs:
             return True
+        # Rule: a certificate of our epoch.
+        if qc.epoch != self.epoch:
+            return False
         signers = {v.signer for v in qc.votes}
         # Rule: each validator counts once, and only current validators count.
         if len(signers) != len(qc.votes) or not all(s in self.validators for s in signers):
@@ -103,8 +117,8 @@ class Verifier:
         # Rule: 2f+1 of them.
         if len(signers) < self.validators.quorum:
             return False
-        message = vote_message(self.chain_id, qc.view, qc.block_id)
-        if not all(self._check(v.signer, message, v.signature) for v in qc.votes):
+        # Rule: each vote signed every field of the QC (and its own time).
+        if not all(self._check(v.signer, qc.vote_bytes(self.chain_id, v), v.signature) for v in qc.votes):
             return False
         self._qcs.add(qc)
         return True
@@ -113,6 +127,9 @@ class Verifier:
         """2f+1 distinct validators' timeouts for ``tc.view``, and the highest QC among them."""
         if tc in self._tcs:
             return True
+        # Rule: a certificate of our epoch.
+        if tc.epoch != self.epoch:
+            return False
         signers = {s.signer for s in tc.signatures}
         # Rule: each validator counts once, only validators count, and 2f+1 of them.
         if len(signers) != len(tc.signatures) or not all(s in self.validators for s in signers):
@@ -125,8 +142,7 @@ class Verifier:
         if any(s.high_qc_view >= tc.view for s in tc.signatures):
             return False
         for s in tc.signatures:
-            message = timeout_message(self.chain_id, tc.view, s.high_qc_view)
-            if not self._check(s.signer, message, s.signature):
+            if not self._check(s.signer, tc.signed_bytes(self.chain_id, s), s.signature):
                 return False
         if not self.qc(tc.high_qc):
             return False

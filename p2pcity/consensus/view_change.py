@@ -32,6 +32,7 @@ class ViewChange:
     # The state is Core's; declared here for the type checker.
     key: SigningKey
     chain_id: str
+    epoch: int
     safety: SafetyState
     pacemaker: Pacemaker
     verifier: Verifier
@@ -126,7 +127,7 @@ class ViewChange:
             self.safety = replace(
                 self.safety, last_timeout_view=max(view, self.safety.last_timeout_view)
             )
-            own = Timeout.create(self.key, self.chain_id, view, self.safety.high_qc)
+            own = Timeout.create(self.key, self.chain_id, self.epoch, view, self.safety.high_qc)
             self.pacemaker.own_timeout = own
         self._persist()
         self._out.append(Broadcast(own))

@@ -178,7 +178,7 @@ class ConsensusDriver:
     async def _fetch(self, block_id: bytes, hint: bytes | None) -> None:
         block = await self.blocks.fetch_block(block_id, hint)
         if block is not None:
-            self.submit(BlockFetched(block))
+            self.submit(BlockFetched(block, now_ms=self.replica.ledger.clock_ms()))
 
     # --- the timer -----------------------------------------------------------
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 from p2pcity.chain.executor import BlockError, Execution, check_block, execute, select
 from p2pcity.chain.state import Overlay, StateView
+from p2pcity.consensus.block_time import proposal_time
 from p2pcity.mempool import Mempool
 from p2pcity.store import Store
 from p2pcity.types.block import Block, QuorumCert
 from p2pcity.types.tx import Transaction
 
 log = logging.getLogger(__name__)
-MAX_CLOCK_DRIFT_MS = 10_000
 
 # A block's transactions, in bytes and in number. Well under the 4 MiB frame of a direct
 # request (a block is fetched, and streamed by sync, one block per frame) and the 8 MiB block
@@ -94,13 +94,12 @@ class Ledger:
     # --- consensus App --------------------------------------------------
 
     def verify_block(self, block: Block, parent: Block) -> bool:
-        """Re-execute ``block`` on its parent's state; vote only if the state root matches."""
-        # Rule: a proposal from the future is refused (bounded clock drift between districts).
-        # Checked first: it is free, and execution is not.
-        if block.header.timestamp_ms > self.clock_ms() + MAX_CLOCK_DRIFT_MS:
-            log.warning("refusing block %s: timestamp too far in the future", block.id.hex()[:16])
-            return False
-        # Rule: the block fits the byte budget, so every peer can fetch and sync it. Also free.
+        """Re-execute ``block`` on its parent's state; vote only if the state root matches.
+
+        The block's time was judged by the consensus core already (the block time rule of
+        ``p2pcity.consensus.block_time``, both bounds, before this is called).
+        """
+        # Rule: the block fits the byte budget, so every peer can fetch and sync it. Free.
         reason = over_budget(block.txs)
         if reason is not None:
             log.warning("refusing block %s: %s", block.id.hex()[:16], reason)
@@ -157,14 +156,17 @@ class Ledger:
         assert base is not None
         return base
 
-    def build(self, parent: Block, limit: int) -> tuple[list[Transaction], int, Execution]:
-        """Transactions for a new block on ``parent``, its timestamp, and the execution result."""
+    def build(
+        self, parent: Block, justify: QuorumCert, limit: int
+    ) -> tuple[list[Transaction], int, Execution]:
+        """Transactions for a new block on ``parent`` (certified by ``justify``), its timestamp
+        (the block time rule's honest choice), and the execution result."""
         base = self._state_for(parent)
         txs, dropped = select(base, self.chain_id, self.mempool.candidates(), limit, self.mempool.is_verified)
         if dropped:
             log.debug("left %d transactions out of the block", len(dropped))
         txs = within_budget(txs)
-        timestamp = max(self.clock_ms(), parent.header.timestamp_ms)
+        timestamp = proposal_time(parent.header, justify, self.clock_ms())
         height = parent.height + 1
         result = execute(
             base, parent.header.state_root, self.chain_id, height, timestamp, txs, self.mempool.is_verified

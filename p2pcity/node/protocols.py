@@ -11,6 +11,7 @@ never raised.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -99,7 +100,9 @@ class Protocols:
         find_tx: Callable[[bytes], Transaction | None],
         committed_height: Callable[[], int],
         metrics: Metrics,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
+        self.clock_ms = clock_ms  # read when a proposal arrives: the block time rule needs it
         self.network = network
         self.me = me
         self.view = view
@@ -191,7 +194,7 @@ class Protocols:
             )
             return
         proposal = rebuild(compact, tuple(found[h] for h in compact.tx_hashes))
-        self.inbox.submit(ProposalReceived(proposal, compact.header.proposer))
+        self.inbox.submit(ProposalReceived(proposal, compact.header.proposer, now_ms=self.clock_ms()))
 
     async def _fetch_txs(self, peer: str, hashes: list[bytes]) -> list[Transaction]:
         """The transactions with these hashes, in as many requests as the peer's chunks need."""

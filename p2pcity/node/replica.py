@@ -218,7 +218,7 @@ class Replica:
         if parent is None or core.view != request.view:
             return None  # the view moved on while the builder paced
         try:
-            txs, timestamp, result = self.ledger.build(parent, max_txs)
+            txs, timestamp, result = self.ledger.build(parent, request.justify, max_txs)
         except BlockError as exc:
             log.warning("could not build a block for view %d: %s", request.view, exc)
             return None
@@ -228,6 +228,7 @@ class Replica:
             return None
         header = BlockHeader(
             chain_id=chain_id,
+            epoch=core.epoch,
             height=request.height,
             view=request.view,
             parent_id=request.parent_id,

@@ -91,6 +91,7 @@ class Node:
                 find_tx=self.find_tx,
                 committed_height=lambda: self.store.last_height() or 0,
                 metrics=self.metrics,
+                clock_ms=self.ledger.clock_ms,
             )
             self.syncer = Syncer(network=self.network, view=self, inbox=self.inbox, chain=self.store)
             self.replica = Replica(

@@ -4,6 +4,12 @@ A block's id is the SHA-256 of its canonical header; the header binds the
 transactions through their Merkle root and the parent through ``parent_id``
 and the ``justify`` certificate (chained HotStuff: each block certifies its
 parent).
+
+Everything a receiver uses is signed: a vote signs the chain, epoch, view,
+height and block id it is for, and the time its voter read on its clock
+(``vote_message``); a QC carries each voter's time next to its signature, so
+every field of a QC is covered by 2f+1 signatures, and the block time rule
+(``p2pcity.consensus.block_time``) can use the median of those times.
 """
 
 from __future__ import annotations
@@ -30,48 +36,78 @@ def quorum_size(n: int) -> int:
     return n - (n - 1) // 3
 
 
-def vote_message(chain_id: str, view: int, block_id: bytes) -> bytes:
-    return tagged_hash(_VOTE_DOMAIN, chain_id.encode(), view.to_bytes(8, "big"), block_id)
+def vote_message(
+    chain_id: str, epoch: int, view: int, height: int, block_id: bytes, timestamp_ms: int
+) -> bytes:
+    """The bytes a vote signs: every field of the vote but the signer (the key) and signature."""
+    return tagged_hash(
+        _VOTE_DOMAIN,
+        chain_id.encode(),
+        epoch.to_bytes(8, "big"),
+        view.to_bytes(8, "big"),
+        height.to_bytes(8, "big"),
+        block_id,
+        timestamp_ms.to_bytes(8, "big"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class VoteSignature:
+    """One voter's part of a QC: its key, the time it signed and its signature."""
+
     signer: PublicKey
+    timestamp_ms: U64
     signature: Signature
 
 
 @dataclass(frozen=True, slots=True)
 class QuorumCert:
-    """2f+1 validators' votes for ``block_id`` in ``view``; the genesis QC has no votes."""
+    """2f+1 validators' votes for ``block_id`` (at ``height``) in ``view`` of ``epoch``.
 
+    The genesis QC (view 0) has no votes. Every field is covered by each
+    vote's signature (:meth:`vote_bytes`), so a relayed QC cannot be altered.
+    """
+
+    epoch: U64
     view: U64
     block_id: Hash
     height: U64
     votes: Annotated[tuple[VoteSignature, ...], MaxLen(1024)]
 
+    @classmethod
+    def genesis(cls, genesis_id: bytes) -> QuorumCert:
+        """The certificate every chain starts from: view 0, for the genesis block, no votes."""
+        return cls(0, GENESIS_VIEW, genesis_id, 0, ())
+
+    def vote_bytes(self, chain_id: str, vote: VoteSignature) -> bytes:
+        """What ``vote`` signed: this QC's fields and the voter's own time."""
+        return vote_message(
+            chain_id, self.epoch, self.view, self.height, self.block_id, vote.timestamp_ms
+        )
+
     def verify(self, chain_id: str, validators: Collection[bytes], genesis_id: bytes) -> bool:
         """True when this is the genesis QC or carries a quorum of valid, distinct votes."""
         if self.view == GENESIS_VIEW:
-            return self.block_id == genesis_id and self.height == 0 and not self.votes
+            return self == QuorumCert.genesis(genesis_id)
         signers = {v.signer for v in self.votes}
         # Rule: each validator counts once, and only current validators count.
         if len(signers) != len(self.votes) or not signers <= set(validators):
             return False
         if len(signers) < quorum_size(len(validators)):
             return False
-        message = vote_message(chain_id, self.view, self.block_id)
-        return all(verify(v.signer, message, v.signature) for v in self.votes)
+        return all(verify(v.signer, self.vote_bytes(chain_id, v), v.signature) for v in self.votes)
 
 
 @dataclass(frozen=True, slots=True)
 class BlockHeader:
     chain_id: Name
+    epoch: U64  # the validator-set epoch (0 until reconfiguration exists); signed with the id
     height: U64
     view: U64
     parent_id: Hash
     justify: QuorumCert  # certifies the parent
     proposer: PublicKey
-    timestamp_ms: U64
+    timestamp_ms: U64  # block time: bounded by p2pcity.consensus.block_time
     tx_root: Hash  # RFC 6962 Merkle root of the transaction hashes
     tx_count: U64
     state_root: Hash  # state after applying this block

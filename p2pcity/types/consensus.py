@@ -2,15 +2,25 @@
 
 Every message has one canonical encoding (``p2pcity.codec``) and, when it is
 signed, a domain-separated signing-bytes function, so a signature over one
-kind of message can never be replayed as another:
+kind of message can never be replayed as another. Every field a receiver uses
+is covered by a signature (a forged copy of an honest message, arriving
+first, can therefore never make the genuine one look like a duplicate):
 
-- :class:`Vote` signs ``vote_message(chain, view, block_id)`` (the same bytes a
-  :class:`~p2pcity.types.block.QuorumCert` aggregates);
-- :class:`Timeout` signs ``timeout_message(chain, view, high_qc_view)``: "I give
-  up on ``view``; the highest QC I know is from ``high_qc_view``";
-- a :class:`Proposal` is a block (signed by its proposer over its id) plus the
-  timeout certificate for the previous view when the block does not extend a
-  QC of the previous view, so that a receiver can enter the block's view.
+- :class:`Vote` signs ``vote_message(chain, epoch, view, height, block_id,
+  timestamp_ms)`` (the bytes each :class:`~p2pcity.types.block.VoteSignature`
+  of a QC signed); ``timestamp_ms`` is the voter's clock, which bounds the
+  time of the next block from below;
+- :class:`Timeout` signs ``timeout_message(chain, epoch, view, high_qc_view)``:
+  "I give up on ``view``; the highest QC I know is from ``high_qc_view``";
+  the high QC itself is verified by its own votes;
+- a :class:`Proposal` is a block (signed by its proposer over its id, a hash
+  of the whole header, epoch included) plus the timeout certificate for the
+  previous view when the block does not extend a QC of the previous view, so
+  that a receiver can enter the block's view. The TC's fields are covered by
+  its timeouts' signatures and its high QC's votes.
+
+``epoch`` is 0 until reconfiguration exists; it is signed and checked already
+so that the validator-set change needs no new wire format.
 
 On the wire a message is one tag byte followed by its canonical encoding
 (:func:`encode_message` / :func:`decode_message`).
@@ -32,52 +42,66 @@ MAX_VALIDATORS = 1024
 MAX_CONSENSUS_MESSAGE_SIZE = MAX_BLOCK_SIZE + 512 * 1024
 
 
-def timeout_message(chain_id: str, view: int, high_qc_view: int) -> bytes:
+def timeout_message(chain_id: str, epoch: int, view: int, high_qc_view: int) -> bytes:
     return tagged_hash(
-        _TIMEOUT_DOMAIN, chain_id.encode(), view.to_bytes(8, "big"), high_qc_view.to_bytes(8, "big")
+        _TIMEOUT_DOMAIN,
+        chain_id.encode(),
+        epoch.to_bytes(8, "big"),
+        view.to_bytes(8, "big"),
+        high_qc_view.to_bytes(8, "big"),
     )
 
 
 @dataclass(frozen=True, slots=True)
 class Vote:
-    """A validator's vote for the block ``block_id`` of ``view``.
+    """A validator's vote for the block ``block_id`` at ``height`` in ``view`` of ``epoch``.
 
-    ``height`` is carried so the aggregator can build a QC without the block;
-    it is not signed (``vote_message`` predates it), so it is only a hint and a
-    receiver checks it against the block whenever the block is known.
+    Every field but the signature is signed (``signer`` is the key that
+    verifies it). ``timestamp_ms`` is the voter's clock reading when it voted
+    (never earlier than the block's own time).
     """
 
+    epoch: U64
     view: U64
-    block_id: Hash
     height: U64
+    block_id: Hash
+    timestamp_ms: U64
     signer: PublicKey
     signature: Signature
 
     @classmethod
-    def create(cls, signer: SigningKey, chain_id: str, block: Block) -> Vote:
-        message = vote_message(chain_id, block.view, block.id)
-        return cls(block.view, block.id, block.height, signer.public_key, signer.sign(message))
+    def create(cls, signer: SigningKey, chain_id: str, block: Block, timestamp_ms: int) -> Vote:
+        h = block.header
+        message = vote_message(chain_id, h.epoch, h.view, h.height, block.id, timestamp_ms)
+        return cls(
+            h.epoch, h.view, h.height, block.id, timestamp_ms, signer.public_key, signer.sign(message)
+        )
 
     def signing_bytes(self, chain_id: str) -> bytes:
-        return vote_message(chain_id, self.view, self.block_id)
+        return vote_message(
+            chain_id, self.epoch, self.view, self.height, self.block_id, self.timestamp_ms
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Timeout:
     """A validator gives up on ``view`` and tells everyone the highest QC it knows."""
 
+    epoch: U64
     view: U64
     high_qc: QuorumCert
     signer: PublicKey
     signature: Signature
 
     @classmethod
-    def create(cls, signer: SigningKey, chain_id: str, view: int, high_qc: QuorumCert) -> Timeout:
-        message = timeout_message(chain_id, view, high_qc.view)
-        return cls(view, high_qc, signer.public_key, signer.sign(message))
+    def create(
+        cls, signer: SigningKey, chain_id: str, epoch: int, view: int, high_qc: QuorumCert
+    ) -> Timeout:
+        message = timeout_message(chain_id, epoch, view, high_qc.view)
+        return cls(epoch, view, high_qc, signer.public_key, signer.sign(message))
 
     def signing_bytes(self, chain_id: str) -> bytes:
-        return timeout_message(chain_id, self.view, self.high_qc.view)
+        return timeout_message(chain_id, self.epoch, self.view, self.high_qc.view)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +113,21 @@ class TimeoutSignature:
 
 @dataclass(frozen=True, slots=True)
 class TimeoutCert:
-    """2f+1 timeouts for ``view``: every honest node that sees it moves to ``view + 1``.
+    """2f+1 timeouts for ``view`` of ``epoch``: every honest node that sees it moves to ``view + 1``.
 
     ``high_qc`` is the highest QC among the timeouts (its view is the largest
     ``high_qc_view`` signed), so the next leader can extend it even if it did
     not receive those timeouts itself.
     """
 
+    epoch: U64
     view: U64
     high_qc: QuorumCert
     signatures: Annotated[tuple[TimeoutSignature, ...], MaxLen(MAX_VALIDATORS)]
+
+    def signed_bytes(self, chain_id: str, part: TimeoutSignature) -> bytes:
+        """What the timeout behind ``part`` signed."""
+        return timeout_message(chain_id, self.epoch, self.view, part.high_qc_view)
 
 
 @dataclass(frozen=True)
@@ -130,9 +159,10 @@ class DoubleProposal:
         return self.first.view
 
     def verify(self) -> bool:
-        """Checkable by anyone: same proposer, chain and view, different blocks, both signed."""
+        """Checkable by anyone: same proposer, chain, epoch and view, different blocks, both signed."""
         a, b = self.first, self.second
-        if (a.proposer, a.chain_id, a.view) != (b.proposer, b.chain_id, b.view) or a.id == b.id:
+        same = (a.proposer, a.chain_id, a.epoch, a.view) == (b.proposer, b.chain_id, b.epoch, b.view)
+        if not same or a.id == b.id:
             return False
         return verify(
             a.proposer, Block.signing_bytes(a.chain_id, a.id), self.first_signature
@@ -141,27 +171,26 @@ class DoubleProposal:
 
 @dataclass(frozen=True, slots=True)
 class DoubleVote:
-    """One validator signed votes for two different blocks in one view."""
+    """One validator signed votes for two different blocks in one view of one epoch."""
 
-    signer: PublicKey
-    view: U64
-    first_block: Hash
-    first_signature: Signature
-    second_block: Hash
-    second_signature: Signature
+    first: Vote
+    second: Vote
 
     @property
     def offender(self) -> bytes:
-        return self.signer
+        return self.first.signer
+
+    @property
+    def view(self) -> int:
+        return self.first.view
 
     def verify(self, chain_id: str) -> bool:
         """Checkable by anyone: two valid votes of one signer, one view, different blocks."""
-        if self.first_block == self.second_block:
+        a, b = self.first, self.second
+        if (a.signer, a.epoch, a.view) != (b.signer, b.epoch, b.view) or a.block_id == b.block_id:
             return False
-        first = vote_message(chain_id, self.view, self.first_block)
-        second = vote_message(chain_id, self.view, self.second_block)
-        return verify(self.signer, first, self.first_signature) and verify(
-            self.signer, second, self.second_signature
+        return verify(a.signer, a.signing_bytes(chain_id), a.signature) and verify(
+            b.signer, b.signing_bytes(chain_id), b.signature
         )
 
 

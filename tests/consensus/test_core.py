@@ -57,6 +57,7 @@ from tests.sim.builders import (
 
 K = keys(4)
 VALIDATORS = publics(K)
+NOW = 0  # the clock of every core here: block times are small (see builders.make_block)
 
 
 def core_of(index: int, **kwargs: object) -> Core:
@@ -137,7 +138,7 @@ def test_votes_go_to_the_next_leader() -> None:
     g = make_chain([], K)[0]
     b1 = make_block(g, 1, K)
     voter = not_leader_of(1, 2)
-    actions = core_of(voter).handle(ProposalReceived(Proposal(b1)))
+    actions = core_of(voter).handle(ProposalReceived(Proposal(b1), now_ms=NOW))
     sends = [a for a in actions if isinstance(a, Send)]
     assert len(sends) == 1 and sends[0].to == VALIDATORS[2 % 4]
     assert isinstance(sends[0].message, Vote) and sends[0].message.block_id == b1.id
@@ -149,7 +150,7 @@ def test_votes_go_to_the_next_leader() -> None:
 def test_the_next_leader_aggregates_a_qc_and_asks_for_a_proposal() -> None:
     b1 = make_chain([1], K)[1]
     leader = core_of(2)
-    leader.handle(ProposalReceived(Proposal(b1)))  # its own vote counts too
+    leader.handle(ProposalReceived(Proposal(b1), now_ms=NOW))  # its own vote counts too
     actions: list[Action] = []
     for k in K:
         if k.public_key != VALIDATORS[2]:
@@ -179,14 +180,14 @@ def test_a_restarted_validator_never_votes_twice_in_a_view() -> None:
     twin = rebuild(b1, K[1], timestamp_ms=4242)  # the leader equivocates
     voter = not_leader_of(1, 2)
     first = core_of(voter)
-    actions = first.handle(ProposalReceived(Proposal(b1)))
+    actions = first.handle(ProposalReceived(Proposal(b1), now_ms=NOW))
     assert sent(actions, Vote)
     persisted = next(a.state for a in actions if isinstance(a, PersistSafety))
     again = make_core(K[voter], VALIDATORS, safety=persisted)
     assert again.view == 1
     again.handle(Start())
-    assert not sent(again.handle(ProposalReceived(Proposal(twin))), Vote)
-    assert not sent(again.handle(ProposalReceived(Proposal(b1))), Vote)
+    assert not sent(again.handle(ProposalReceived(Proposal(twin), now_ms=NOW)), Vote)
+    assert not sent(again.handle(ProposalReceived(Proposal(b1), now_ms=NOW)), Vote)
 
 
 def test_a_restarted_leader_never_proposes_twice_in_a_view() -> None:
@@ -210,7 +211,7 @@ def test_a_restarted_validator_does_not_vote_in_a_view_it_timed_out_in() -> None
     assert persisted.last_timeout_view == 1
     again = make_core(K[voter], VALIDATORS, safety=persisted)
     again.handle(Start())
-    assert not sent(again.handle(ProposalReceived(Proposal(b1))), Vote)
+    assert not sent(again.handle(ProposalReceived(Proposal(b1), now_ms=NOW)), Vote)
 
 
 def test_a_restarted_validator_resumes_from_its_committed_block() -> None:
@@ -218,16 +219,16 @@ def test_a_restarted_validator_resumes_from_its_committed_block() -> None:
     voter = not_leader_of(6, 7)
     core = core_of(voter)
     for block in chain[1:]:
-        core.handle(ProposalReceived(Proposal(block)))
+        core.handle(ProposalReceived(Proposal(block), now_ms=NOW))
     assert core.committed.height == 2  # b5 certifies b4: b2 <- b3 <- b4 is a direct 3-chain
     again = make_core(K[voter], VALIDATORS, safety=core.safety, root=core.committed)
     again.handle(Start())
     b6 = make_block(chain[5], 6, K)
-    actions = again.handle(ProposalReceived(Proposal(b6)))
+    actions = again.handle(ProposalReceived(Proposal(b6), now_ms=NOW))
     for missing in (chain[5], chain[4], chain[3]):  # what the store did not keep
         fetches = [a.block_id for a in actions if isinstance(a, FetchBlock)]
         assert fetches == [missing.id]
-        actions = again.handle(BlockFetched(missing))
+        actions = again.handle(BlockFetched(missing, now_ms=NOW))
     assert sent(actions, Vote)
     assert [b.height for a in actions if isinstance(a, Commit) for b in a.blocks] == [3]
 
@@ -257,7 +258,7 @@ def test_a_lagging_node_jumps_on_a_qc_or_tc_of_a_later_view() -> None:
     core = core_of(2)  # not the leader of view 4 (who would fetch the block to build on)
     core.handle(TimeoutReceived(timeout(K[1], 12, chain[4].justify)))  # carries QC of view 3
     assert core.view == 4
-    actions = core.handle(ProposalReceived(Proposal(chain[4])))  # justify = QC of view 3
+    actions = core.handle(ProposalReceived(Proposal(chain[4]), now_ms=NOW))  # justify = QC of view 3
     assert core.view == 4 and any(isinstance(a, FetchBlock) for a in actions)
 
 
@@ -277,7 +278,7 @@ def test_a_timer_reports_its_vote_and_re_arms_with_back_off() -> None:
     b1 = make_chain([1], K)[1]
     voter = not_leader_of(1, 2)
     core = core_of(voter)
-    core.handle(ProposalReceived(Proposal(b1)))
+    core.handle(ProposalReceived(Proposal(b1), now_ms=NOW))
     actions = core.handle(TimerFired(1))
     assert sent(actions, Vote) and sent(actions, Timeout)
     timers = [a for a in actions if isinstance(a, SetTimer)]
@@ -291,12 +292,12 @@ def test_missing_ancestors_are_fetched_then_the_proposal_is_voted() -> None:
     chain = make_chain([1, 2, 3], K)
     voter = not_leader_of(3, 4)
     core = core_of(voter)
-    actions = core.handle(ProposalReceived(Proposal(chain[3])))
+    actions = core.handle(ProposalReceived(Proposal(chain[3]), now_ms=NOW))
     assert [a.block_id for a in actions if isinstance(a, FetchBlock)] == [chain[2].id]
     assert not sent(actions, Vote)
-    actions = core.handle(BlockFetched(chain[2]))
+    actions = core.handle(BlockFetched(chain[2], now_ms=NOW))
     assert [a.block_id for a in actions if isinstance(a, FetchBlock)] == [chain[1].id]
-    actions = core.handle(BlockFetched(chain[1]))
+    actions = core.handle(BlockFetched(chain[1], now_ms=NOW))
     votes = sent(actions, Vote)
     assert len(votes) == 1 and isinstance(votes[0], Vote) and votes[0].block_id == chain[3].id
 
@@ -304,7 +305,7 @@ def test_missing_ancestors_are_fetched_then_the_proposal_is_voted() -> None:
 def test_unsolicited_blocks_are_ignored() -> None:
     chain = make_chain([1, 2], K)
     core = core_of(0)
-    assert core.handle(BlockFetched(chain[1])) == []
+    assert core.handle(BlockFetched(chain[1], now_ms=NOW)) == []
     assert core.dropped["unsolicited block"] == 1 and chain[1].id not in core.tree
 
 
@@ -317,12 +318,12 @@ def test_invalid_messages_are_dropped_and_counted_never_raised() -> None:
     voter = not_leader_of(1, 2)
     core = core_of(voter)
     bad = [
-        ProposalReceived(Proposal(rebuild(b1, K[0], proposer=VALIDATORS[0]))),  # wrong leader
-        ProposalReceived(Proposal(replace(b1, signature=bytes(64)))),  # forged signature
-        ProposalReceived(Proposal(rebuild(b1, K[1], chain_id="elsewhere"))),
-        ProposalReceived(Proposal(rebuild(b1, K[1], tx_root=tx_root(())[::-1]))),  # body
-        ProposalReceived(Proposal(make_block(g, 1, K, justify=qc_for(b2, K[:2])))),  # weak QC
-        ProposalReceived(Proposal(b2, tc_for(1, K[:2], genesis_qc()))),  # weak TC
+        ProposalReceived(Proposal(rebuild(b1, K[0], proposer=VALIDATORS[0])), now_ms=NOW),  # wrong leader
+        ProposalReceived(Proposal(replace(b1, signature=bytes(64))), now_ms=NOW),  # forged signature
+        ProposalReceived(Proposal(rebuild(b1, K[1], chain_id="elsewhere")), now_ms=NOW),
+        ProposalReceived(Proposal(rebuild(b1, K[1], tx_root=tx_root(())[::-1])), now_ms=NOW),  # body
+        ProposalReceived(Proposal(make_block(g, 1, K, justify=qc_for(b2, K[:2]))), now_ms=NOW),  # weak QC
+        ProposalReceived(Proposal(b2, tc_for(1, K[:2], genesis_qc())), now_ms=NOW),  # weak TC
         VoteReceived(vote(outsider, b1)),
         VoteReceived(replace(vote(K[0], b1), signature=bytes(64))),
         TimeoutReceived(timeout(outsider, 3, genesis_qc())),
@@ -334,14 +335,14 @@ def test_invalid_messages_are_dropped_and_counted_never_raised() -> None:
         assert not sent(actions, Vote) and not sent(actions, Timeout)
     assert core.view == 1 and len(core.tree) == 1
     assert sum(core.dropped.values()) == len(bad)
-    assert sent(core.handle(ProposalReceived(Proposal(b1))), Vote)  # the real one still works
+    assert sent(core.handle(ProposalReceived(Proposal(b1), now_ms=NOW)), Vote)  # the real one still works
 
 
 def test_a_payload_the_app_rejects_gets_no_vote() -> None:
     b1 = make_chain([1], K)[1]
     bad = rebuild(b1, K[1], state_root=bytes(32))
     core = core_of(not_leader_of(1, 2))
-    assert not sent(core.handle(ProposalReceived(Proposal(bad))), Vote)
+    assert not sent(core.handle(ProposalReceived(Proposal(bad), now_ms=NOW)), Vote)
     assert core.dropped["payload rejected"] == 1
 
 
@@ -350,12 +351,12 @@ def test_a_block_conflicting_with_the_lock_gets_no_vote() -> None:
     voter = not_leader_of(3, 4, 5)
     core = core_of(voter)
     for block in chain[1:]:
-        core.handle(ProposalReceived(Proposal(block)))
+        core.handle(ProposalReceived(Proposal(block), now_ms=NOW))
     assert core.safety.locked_qc.view == 1  # b3 carries QC(b2), which carries QC(b1)
     # The leader of view 5 forks from genesis with an old QC, entering view 5 by a TC.
     fork = make_block(chain[0], 5, K)
     tc = tc_for(4, K[:3], chain[3].justify)
-    actions = core.handle(ProposalReceived(Proposal(fork, tc)))
+    actions = core.handle(ProposalReceived(Proposal(fork, tc), now_ms=NOW))
     assert core.view == 5 and not sent(actions, Vote)
 
 
@@ -364,7 +365,7 @@ def test_a_block_conflicting_with_the_lock_gets_no_vote() -> None:
 def test_random_bytes_fed_to_a_core_never_raise(data: bytes) -> None:
     core = core_of(0)
     try:
-        event = event_from_bytes(data)
+        event = event_from_bytes(data, now_ms=NOW)
     except DecodeError:
         return
     core.handle(event)
@@ -388,7 +389,7 @@ def test_mutated_messages_fed_to_a_core_never_raise(data: st.DataObject) -> None
     for _ in range(data.draw(st.integers(1, 3))):
         raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
     try:
-        event = event_from_bytes(bytes(raw))
+        event = event_from_bytes(bytes(raw), now_ms=NOW)
     except DecodeError:
         return
     core_of(0).handle(event)
@@ -401,8 +402,8 @@ def test_an_equivocating_proposer_is_reported_with_both_signed_blocks() -> None:
     b1 = make_chain([1], K)[1]
     twin = rebuild(b1, K[1], timestamp_ms=777)
     core = core_of(not_leader_of(1, 2))
-    core.handle(ProposalReceived(Proposal(b1)))
-    actions = core.handle(ProposalReceived(Proposal(twin)))
+    core.handle(ProposalReceived(Proposal(b1), now_ms=NOW))
+    actions = core.handle(ProposalReceived(Proposal(twin), now_ms=NOW))
     reports = [a.evidence for a in actions if isinstance(a, ReportEvidence)]
     assert len(reports) == 1 and isinstance(reports[0], DoubleProposal) and reports[0].verify()
     assert core.evidence == (reports[0],)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -86,11 +87,12 @@ def test_evidence_verifies_and_rejects_forgeries() -> None:
     assert not DoubleProposal(b.header, b.signature, b.header, b.signature).verify()
     assert not DoubleProposal(b.header, b.signature, other.header, b.signature).verify()
     v1, v2 = vote(K[0], b), vote(K[0], other)
-    double = DoubleVote(K[0].public_key, b.view, b.id, v1.signature, other.id, v2.signature)
+    double = DoubleVote(v1, v2)
     assert double.verify(CHAIN)
     assert not double.verify("other-city")
-    forged = DoubleVote(K[0].public_key, b.view, b.id, v1.signature, other.id, v1.signature)
+    forged = DoubleVote(v1, replace(v2, signature=v1.signature))
     assert not forged.verify(CHAIN)
+    assert not DoubleVote(v1, v1).verify(CHAIN)  # one vote twice is no equivocation
     for item in (proof, double):
         assert type(item).__name__ and encode(item)
 
@@ -118,16 +120,16 @@ def test_truncated_padded_and_non_canonical_messages_are_rejected() -> None:
             decode_message(bad)
     # A vote whose view is packed in 8 bytes instead of 1 decodes to the same value: refused.
     v = encode_message(samples()[0])  # type: ignore[arg-type]
-    assert v[2] == 3  # tag, array header, then the view (3) as a positive fixint
+    assert v[3] == 3  # tag, array header, epoch 0, then the view (3) as a positive fixint
     with pytest.raises(DecodeError, match="canonical"):
-        decode_message(v[:2] + b"\xcf" + (3).to_bytes(8, "big") + v[3:])
+        decode_message(v[:3] + b"\xcf" + (3).to_bytes(8, "big") + v[4:])
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_never_raise_anything_but_decode_error(data: bytes) -> None:
     with contextlib.suppress(DecodeError):
-        event_from_bytes(data)
+        event_from_bytes(data, now_ms=0)
 
 
 @settings(max_examples=300, deadline=None)

@@ -31,6 +31,7 @@ from p2pcity.consensus import (
     message_event,
 )
 from p2pcity.consensus.app import SignatureCheck
+from p2pcity.consensus.block_time import proposal_time
 from p2pcity.crypto.hashing import EMPTY_ROOT, sha256, tagged_hash
 from p2pcity.crypto.keys import SigningKey, verify
 from p2pcity.types.block import Block, BlockHeader, QuorumCert, VoteSignature, tx_root, vote_message
@@ -63,10 +64,11 @@ def publics(signers: Sequence[SigningKey]) -> list[bytes]:
 def genesis(chain_id: str = CHAIN) -> Block:
     header = BlockHeader(
         chain_id=chain_id,
+        epoch=0,
         height=0,
         view=0,
         parent_id=ZERO,
-        justify=QuorumCert(0, ZERO, 0, ()),
+        justify=QuorumCert.genesis(ZERO),
         proposer=ZERO,
         timestamp_ms=0,
         tx_root=EMPTY_ROOT,
@@ -77,7 +79,7 @@ def genesis(chain_id: str = CHAIN) -> Block:
 
 
 def genesis_qc(chain_id: str = CHAIN) -> QuorumCert:
-    return QuorumCert(0, genesis(chain_id).id, 0, ())
+    return QuorumCert.genesis(genesis(chain_id).id)
 
 
 @functools.cache
@@ -118,12 +120,13 @@ class SimApp:
         root = tx_root(txs)
         header = BlockHeader(
             chain_id=parent.header.chain_id,
+            epoch=parent.header.epoch,
             height=request.height,
             view=request.view,
             parent_id=request.parent_id,
             justify=request.justify,
             proposer=proposer,
-            timestamp_ms=max(now_ms, parent.header.timestamp_ms + 1),
+            timestamp_ms=proposal_time(parent.header, request.justify, now_ms),
             tx_root=root,
             tx_count=len(txs),
             state_root=next_state_root(parent, root),
@@ -169,17 +172,26 @@ def make_core(
 # --- hand-built chains for unit tests -----------------------------------------
 
 
-def qc_for(block: Block, signers: Sequence[SigningKey], chain_id: str = CHAIN) -> QuorumCert:
+def qc_for(
+    block: Block,
+    signers: Sequence[SigningKey],
+    chain_id: str = CHAIN,
+    timestamp_ms: int | None = None,
+) -> QuorumCert:
+    """A QC for ``block`` signed by ``signers``, each voting at ``timestamp_ms`` (default: the
+    block's own time, as honest voters whose clocks lag it would)."""
+    h = block.header
     if block.height == 0:
-        return QuorumCert(0, block.id, 0, ())
-    message = vote_message(chain_id, block.view, block.id)
+        return QuorumCert.genesis(block.id)
+    ts = h.timestamp_ms if timestamp_ms is None else timestamp_ms
+    message = vote_message(chain_id, h.epoch, block.view, block.height, block.id, ts)
     votes = tuple(
         sorted(
-            (VoteSignature(k.public_key, k.sign(message)) for k in signers),
+            (VoteSignature(k.public_key, ts, k.sign(message)) for k in signers),
             key=lambda v: v.signer,
         )
     )
-    return QuorumCert(block.view, block.id, block.height, votes)
+    return QuorumCert(h.epoch, block.view, block.id, block.height, votes)
 
 
 def make_block(
@@ -191,20 +203,26 @@ def make_block(
     justify: QuorumCert | None = None,
     txs: tuple[Transaction, ...] = (),
     chain_id: str = CHAIN,
+    timestamp_ms: int | None = None,
 ) -> Block:
-    """A signed block on ``parent`` in ``view`` by the round-robin leader, justified by a quorum."""
+    """A signed block on ``parent`` in ``view`` by the round-robin leader, justified by a quorum.
+
+    Its time is ``timestamp_ms`` or, by default, the view (so any clock reading near 0 is
+    within the drift).
+    """
     all_keys = sorted(signers, key=lambda k: k.public_key)
     leader = proposer or all_keys[view % len(all_keys)]
     quorum = all_keys[: len(all_keys) - (len(all_keys) - 1) // 3]
     root = tx_root(txs)
     header = BlockHeader(
         chain_id=chain_id,
+        epoch=0,
         height=parent.height + 1,
         view=view,
         parent_id=parent.id,
         justify=justify or qc_for(parent, quorum, chain_id),
         proposer=leader.public_key,
-        timestamp_ms=view,
+        timestamp_ms=view if timestamp_ms is None else timestamp_ms,
         tx_root=root,
         tx_count=len(txs),
         state_root=next_state_root(parent, root),
@@ -221,11 +239,11 @@ def make_chain(views: Sequence[int], signers: Sequence[SigningKey]) -> list[Bloc
 
 
 def vote(key: SigningKey, block: Block, chain_id: str = CHAIN) -> Vote:
-    return Vote.create(key, chain_id, block)
+    return Vote.create(key, chain_id, block, block.header.timestamp_ms)
 
 
 def timeout(key: SigningKey, view: int, high_qc: QuorumCert, chain_id: str = CHAIN) -> Timeout:
-    return Timeout.create(key, chain_id, view, high_qc)
+    return Timeout.create(key, chain_id, 0, view, high_qc)
 
 
 def tc_for(
@@ -235,14 +253,16 @@ def tc_for(
         sorted(
             (
                 TimeoutSignature(
-                    k.public_key, high_qc.view, k.sign(timeout_message(chain_id, view, high_qc.view))
+                    k.public_key,
+                    high_qc.view,
+                    k.sign(timeout_message(chain_id, 0, view, high_qc.view)),
                 )
                 for k in signers
             ),
             key=lambda s: s.signer,
         )
     )
-    return TimeoutCert(view, high_qc, signatures)
+    return TimeoutCert(0, view, high_qc, signatures)
 
 
 def rebuild(block: Block, signer: SigningKey, **header_changes: object) -> Block:
@@ -257,7 +277,8 @@ def rebuild(block: Block, signer: SigningKey, **header_changes: object) -> Block
 class LocalNet:
     """n cores passing messages in-process, FIFO and at once; timers fire only when asked.
 
-    Every action list is kept (``lists[key]``) so tests can check orderings.
+    Every action list is kept (``lists[key]``) so tests can check orderings. All cores
+    share one clock, ``now_ms``, which only a test moves.
     """
 
     def __init__(self, n: int, *, app: SimApp | None = None, config: Config | None = None) -> None:
@@ -274,6 +295,7 @@ class LocalNet:
         self.committed: dict[bytes, list[Block]] = {k: [] for k in self.cores}
         self.timers: dict[bytes, SetTimer] = {}
         self.down: set[bytes] = set()  # cores that neither receive nor send
+        self.now_ms = 0
 
     def start(self) -> None:
         for key in self.cores:
@@ -290,9 +312,9 @@ class LocalNet:
         if isinstance(action, Broadcast):
             for other in self.cores:
                 if other != key:
-                    self.queue.append((other, message_event(action.message, key)))
+                    self.queue.append((other, message_event(action.message, key, now_ms=self.now_ms)))
         elif isinstance(action, Send):
-            self.queue.append((action.to, message_event(action.message, key)))
+            self.queue.append((action.to, message_event(action.message, key, now_ms=self.now_ms)))
         elif isinstance(action, PersistSafety):
             self.disk[key] = action.state
         elif isinstance(action, Commit):
@@ -302,7 +324,7 @@ class LocalNet:
         elif isinstance(action, BuildProposal):
             parent = self.cores[key].block(action.parent_id)
             assert parent is not None
-            self.queue.append((key, self.app.build(action, parent, key, action.view)))
+            self.queue.append((key, self.app.build(action, parent, key, self.now_ms)))
         elif isinstance(action, FetchBlock):
             for other, core in self.cores.items():
                 found = core.block(action.block_id) if other != key else None
@@ -310,7 +332,7 @@ class LocalNet:
                     (b for b in self.committed[other] if b.id == action.block_id), None
                 )
                 if found is not None:
-                    self.queue.append((key, BlockFetched(found)))
+                    self.queue.append((key, BlockFetched(found, now_ms=self.now_ms)))
                     break
 
     def run(self, steps: int = 10_000) -> int:

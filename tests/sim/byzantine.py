@@ -111,8 +111,9 @@ class DoubleVoter(Behaviour):
         return out
 
     def _send_vote(self, view: int, block_id: bytes, height: int) -> Send:
-        message = vote_message(builders.CHAIN, view, block_id)
-        vote = Vote(view, block_id, height, self.key.public_key, self.key.sign(message))
+        ts = self.sim.clock(self.sim.replicas[self.replica])
+        message = vote_message(builders.CHAIN, 0, view, height, block_id, ts)
+        vote = Vote(0, view, height, block_id, ts, self.key.public_key, self.key.sign(message))
         return Send(self.core.validators.leader(view + 1), vote)
 
 

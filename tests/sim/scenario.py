@@ -44,6 +44,7 @@ class Scenario:
     twins: tuple[int, ...] = ()  # key indices run by two replicas each
     wire: bool = False  # pass messages as encoded bytes (exercises the codec)
     base_timeout_ms: int = 100
+    max_clock_skew_ms: int = 500  # each key's clock is off by at most this much
     liveness_commits: int = 3  # new commits every honest replica must make after GST
     liveness_window_ms: int = 60_000
 

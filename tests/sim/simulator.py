@@ -19,7 +19,7 @@ import heapq
 import itertools
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from p2pcity.consensus import (
@@ -33,6 +33,7 @@ from p2pcity.consensus import (
     Event,
     FetchBlock,
     PersistSafety,
+    ProposalReceived,
     ReportEvidence,
     Send,
     SetTimer,
@@ -58,6 +59,9 @@ from tests.sim.scenario import Scenario
 from tests.sim.trace import describe
 
 _DELIVER, _TIMER, _FETCH, _CRASH, _RESTART = range(5)
+# Virtual time 0 is this many ms after the Unix epoch on every replica's clock (before skew),
+# so that clocks running behind never read below 0.
+CLOCK_OFFSET_MS = 1_000_000
 
 
 class SafetyError(AssertionError):
@@ -132,6 +136,11 @@ class Simulation:
             behaviour = BEHAVIOURS[kind](self, r) if kind else Honest(self, r)
             self.replicas.append(Replica(r, key_index, core, behaviour))
             self.by_key.setdefault(self.keys[key_index].public_key, []).append(r)
+        # Each key's clock is off by a few ms (a replica and its twin share a machine's clock).
+        self.skew_ms = [
+            self.rng.randint(-scenario.max_clock_skew_ms, scenario.max_clock_skew_ms)
+            for _ in range(scenario.n)
+        ]
         self.honest = scenario.honest()
         self.honest_keys = {self.keys[scenario.key_of(r)].public_key for r in self.honest}
         self._chain: dict[int, bytes] = {}  # height -> block id committed by honest replicas
@@ -174,6 +183,8 @@ class Simulation:
             replica = self.replicas[r]
             if kind == _DELIVER:
                 if replica.alive:
+                    if isinstance(payload, ProposalReceived | BlockFetched):
+                        payload = replace(payload, now_ms=self.clock(replica))  # read on arrival
                     self._handle(replica, payload)
             elif kind == _TIMER:
                 generation, view = payload
@@ -210,6 +221,10 @@ class Simulation:
         )
 
     # --- one replica's driver ------------------------------------------------
+
+    def clock(self, replica: Replica) -> int:
+        """The replica's wall clock (ms): virtual time, offset, plus its key's skew."""
+        return CLOCK_OFFSET_MS + self.now + self.skew_ms[replica.key_index]
 
     def _handle(self, replica: Replica, event: Event) -> None:
         if self.trace:
@@ -254,7 +269,7 @@ class Simulation:
             parent = replica.core.block(action.parent_id)
             if parent is not None:
                 built = self.app.build(
-                    action, parent, self.keys[replica.key_index].public_key, self.now
+                    action, parent, self.keys[replica.key_index].public_key, self.clock(replica)
                 )
                 self._push(self.now + 1, _DELIVER, replica.index, built)
         elif isinstance(action, ReportEvidence):
@@ -360,10 +375,11 @@ class Simulation:
             if self.rng.random() < self.s.dup_rate:
                 copies = 2
         for _ in range(copies):
+            # The clock is read when the message arrives (see run), not when it is sent.
             if self.s.wire:
-                event = event_from_bytes(encode_message(message), sender)
+                event = event_from_bytes(encode_message(message), sender, now_ms=0)
             else:
-                event = message_event(message, sender)
+                event = message_event(message, sender, now_ms=0)
             self._push(self.now + self._delay(), _DELIVER, dst, event)
 
     def _fetch(self, replica: Replica, action: FetchBlock) -> None:
@@ -388,7 +404,7 @@ class Simulation:
             self._cut(peer.index, requester) or self.rng.random() < self.s.loss_rate
         ):
             return
-        self._push(self.now + self._delay(), _DELIVER, requester, BlockFetched(block))
+        self._push(self.now + self._delay(), _DELIVER, requester, BlockFetched(block, now_ms=0))
 
 
 def run(scenario: Scenario, **kwargs: Any) -> Result:

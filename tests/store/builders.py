@@ -22,14 +22,15 @@ def make_tx(nonce: int, name: str = "docs/x", chain_id: str = CHAIN_ID) -> Trans
 def certify(block: Block, view: int | None = None) -> QuorumCert:
     """A quorum certificate for ``block`` signed by all :data:`VOTERS`."""
     view = block.view if view is None else view
-    message = vote_message(block.header.chain_id, view, block.id)
-    votes = tuple(VoteSignature(k.public_key, k.sign(message)) for k in VOTERS)
-    return QuorumCert(view, block.id, block.height, votes)
+    ts = block.header.timestamp_ms
+    message = vote_message(block.header.chain_id, 0, view, block.height, block.id, ts)
+    votes = tuple(VoteSignature(k.public_key, ts, k.sign(message)) for k in VOTERS)
+    return QuorumCert(0, view, block.id, block.height, votes)
 
 
 def genesis(chain_id: str = CHAIN_ID) -> Block:
     header = BlockHeader(
-        chain_id, 0, 0, ZERO, QuorumCert(0, ZERO, 0, ()), PROPOSER.public_key, 0,
+        chain_id, 0, 0, 0, ZERO, QuorumCert.genesis(ZERO), PROPOSER.public_key, 0,
         tx_root(()), 0, ZERO,
     )
     return Block.create(PROPOSER, header, ())
@@ -43,9 +44,9 @@ def child(
 ) -> Block:
     """The next block after ``parent``; the same inputs always give the same block."""
     height = parent.height + 1
-    qc = justify if justify is not None else QuorumCert(parent.view, parent.id, parent.height, ())
+    qc = justify if justify is not None else QuorumCert(0, parent.view, parent.id, parent.height, ())
     header = BlockHeader(
-        parent.header.chain_id, height, height, parent.id, qc, PROPOSER.public_key,
+        parent.header.chain_id, 0, height, height, parent.id, qc, PROPOSER.public_key,
         height * 1000, tx_root(txs), len(txs), state_root,
     )
     return Block.create(PROPOSER, header, txs)
