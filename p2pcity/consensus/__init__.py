@@ -6,11 +6,31 @@ Owns the consensus state machine and nothing else:
   vote -> QC -> commit); ``view_change``: its unhappy path (timers,
   timeouts, TCs, view synchronisation);
 - ``safety``: the vote rule and the three-chain commit rule, a few lines each;
+- ``block_time``: the block time rule (BFT time), one pure function;
+- ``reputation``: who leads a view, from the chain being extended;
 - ``block_tree`` (blocks above the last committed one), ``sync`` (blocks
   waiting for a missing parent, fetches), ``aggregator`` (votes -> QC,
-  timeouts -> TC), ``pacemaker`` (view, leaders, back-off), ``verifier``
+  timeouts -> TC), ``pacemaker`` (view, back-off), ``verifier``
   (every signature and certificate), ``evidence`` (equivocation proofs),
   ``validators``; ``events``/``actions``, the whole interface.
+
+Block time. Grant expiry is judged at block time, so the leader must not pick
+it freely. A block is on time when it is (1) strictly after its parent, (2)
+not before ``certified_time(justify)``, the lower median of the times signed
+by the voters of its parent's QC (f liars among 2f+1 cannot move it outside
+the honest times), and (3), when a validator decides to vote, within
+``MAX_CLOCK_DRIFT_MS`` (10 s) of its own clock in both directions. (1) and (2)
+are checkable from the chain by anyone; (3) binds at vote time, and every QC
+holds f+1 honest votes, so no certified block is back- or future-dated by more
+than the drift. The clock reading arrives with ``ProposalReceived`` and
+``BlockFetched`` (``now_ms``); the core never reads a clock.
+
+Leaders. The leader of view v for a block extending b is the round-robin
+leader among the validators not benched in b's window (the last 10 blocks
+ending at b): benched are those that neither proposed nor signed a QC in it,
+at most f, only once the window is full. Every node derives it from the same
+blocks, so all agree; a restarted core needs the last committed blocks
+(``Core(history=...)``).
 
 Messages, the safety state and evidence are data in ``p2pcity.types.consensus``.
 
@@ -42,7 +62,8 @@ The seam, in one picture::
   key never leaves the core). Before voting, the core calls the deterministic
   ``App.verify_block(block, parent)``.
 - Restart: construct ``Core(safety=<last PersistSafety>, root=<last committed
-  block>)`` and send ``Start``. The core resumes in a view no lower than any
+  block>, history=<the last committed blocks, ending at root>)`` and send
+  ``Start``. The core resumes in a view no lower than any
   it voted or timed out in, so it never signs a conflicting vote, and fetches
   what it lacks from peers.
 - Serving peers: the driver answers block requests from ``Core.block(id)``

@@ -9,7 +9,7 @@ the driver executes in order.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from p2pcity.consensus.actions import (
@@ -42,6 +42,7 @@ from p2pcity.consensus.events import (
 )
 from p2pcity.consensus.evidence import EvidencePool
 from p2pcity.consensus.pacemaker import Pacemaker
+from p2pcity.consensus.reputation import DEFAULT_WINDOW, Reputation
 from p2pcity.consensus.safety import safe_to_vote, three_chain
 from p2pcity.consensus.sync import Synchronizer
 from p2pcity.consensus.validators import ValidatorSet
@@ -65,6 +66,7 @@ class Config:
     max_fetches: int = 256  # block ids being fetched at once
     evidence_window: int = 256  # views of proposals and votes remembered to spot equivocation
     max_clock_drift_ms: int = MAX_CLOCK_DRIFT_MS  # the block time rule's bound (block_time)
+    reputation_window: int = DEFAULT_WINDOW  # blocks judged to bench absent leaders; 0: round-robin
 
 
 class Core(ViewChange):
@@ -72,15 +74,24 @@ class Core(ViewChange):
 
     ``safety`` and ``root`` are what a restarted node read from its store: the
     last persisted :class:`SafetyState` and the last committed block (default:
-    a fresh start from genesis). Send :class:`Start` before anything else.
+    a fresh start from genesis); ``history`` the last committed blocks, oldest
+    first, ending at ``root`` (at least ``Config.reputation_window`` of them,
+    or as many as exist: leader reputation reads them); ``certified`` the
+    uncommitted blocks the driver persisted with the safety record (the
+    blocks of its high QC, lock, votes and proposals), in any order: they go
+    back into the block tree, so that after a full-cluster restart the high
+    QC's block is at hand to build on and to serve. Send :class:`Start`
+    before anything else.
 
     ``vote_rule`` and ``commit_rule`` are the two safety rules (``safety``),
-    class attributes so that a test can plug in a deliberately broken one and
-    watch the simulator catch it.
+    ``time_rule`` the block time rule (``block_time``): class attributes so
+    that a test can plug in a deliberately broken one and watch the simulator
+    catch it.
     """
 
     vote_rule = staticmethod(safe_to_vote)
     commit_rule = staticmethod(three_chain)
+    time_rule = staticmethod(block_time_error)
 
     def __init__(
         self,
@@ -94,6 +105,8 @@ class Core(ViewChange):
         root: Block | None = None,
         check: SignatureCheck = verify,
         epoch: int = 0,
+        history: Sequence[Block] = (),
+        certified: Iterable[Block] = (),
     ) -> None:
         self.key = key
         self.me = key.public_key
@@ -107,11 +120,17 @@ class Core(ViewChange):
         self.safety = safety or SafetyState.initial(self.genesis_qc)
         self._persisted = self.safety  # what the driver has on disk
         self.tree = BlockTree(root or genesis)
+        if history and history[-1].id != self.tree.root.id:
+            raise ValueError("history must end at the committed root")
+        self.reputation = Reputation(
+            self.validators, self.config.reputation_window, history or [self.tree.root]
+        )
         start = max(1, self.safety.high_qc.view + 1, self.safety.last_voted_view)
         start = max(start, self.safety.last_timeout_view)
         self.pacemaker = Pacemaker(
             self.validators, start, self.config.base_timeout_ms, self.config.max_backoff_exponent
         )
+        self._recover(certified)
         self.votes = VoteAggregator(self.validators)
         self.evidence_pool = EvidencePool(self.config.evidence_window)
         self.evidence_pool.advance(start)
@@ -164,7 +183,23 @@ class Core(ViewChange):
 
     # --- events --------------------------------------------------------------
 
+    def _recover(self, blocks: Iterable[Block]) -> None:
+        """Put persisted uncommitted blocks back in the tree, parents before children.
+
+        They were valid when persisted; only their place in the tree is checked (a block
+        that no longer extends the committed root is dropped)."""
+        for block in sorted(blocks, key=lambda b: (b.height, b.view)):
+            parent = self.tree.get(block.parent_id)
+            if parent is None or block.id in self.tree:
+                continue
+            if block.header.chain_id != self.chain_id or block.header.epoch != self.epoch:
+                continue
+            if BlockTree.check_child(block, parent) is None:
+                self.tree.add(block)
+
     def _on_start(self) -> None:
+        # Recovered blocks may complete a three-chain the crash interrupted: commit it now.
+        self._chain_rules(self.safety.high_qc)
         self._set_timer()
         self._propose_if_leader()
 
@@ -253,18 +288,24 @@ class Core(ViewChange):
         self._out.append(Broadcast(Proposal(block, tc)))
         self._cast_vote(block, header.timestamp_ms)
 
+    def leader_on(self, view: int, parent: Block) -> bytes:
+        """The leader of ``view`` for a block extending ``parent`` (leader reputation)."""
+        return self.reputation.leader(view, parent, self.tree.parent)
+
     def _propose_if_leader(self) -> None:
         view = self.view
-        if self.validators.leader(view) != self.me or not self._may_sign_in(view):
+        if not self._may_sign_in(view):
             return
         if self._building is not None and self._building.view >= view:
             return  # already asked the application for this view's block
         high_qc = self.safety.high_qc
         parent = self.tree.get(high_qc.block_id)
         if parent is None:
+            # Who leads depends on the parent: get it, then ask again (_insert calls us).
             if high_qc.view > self.tree.root.view:
-                # Propose once it arrives (_insert calls us again).
                 self._out.extend(self.sync.fetch(high_qc.block_id, None, high_qc.view))
+            return
+        if self.leader_on(view, parent) != self.me:
             return
         self._building = BuildProposal(view, parent.id, high_qc, parent.height + 1)
         self._out.append(self._building)
@@ -305,6 +346,12 @@ class Core(ViewChange):
             block, parent, is_proposal = stack.pop()
             waiting = self.sync.arrived(block.id)
             reason = BlockTree.check_child(block, parent)
+            # Rule: a proposal comes from the leader of its view on its parent. (A fetched block
+            # is certified: 2f+1 checked that already, with the history we may lack.)
+            if reason is None and is_proposal and block.header.proposer != self.leader_on(
+                block.view, parent
+            ):
+                reason = "wrong leader"
             if reason is not None or parent.id not in self.tree:
                 self.dropped[reason or "stale block"] += 1
                 continue
@@ -334,7 +381,7 @@ class Core(ViewChange):
         if now is None:
             self.dropped["no clock reading"] += 1
             return
-        late = block_time_error(block.header, parent.header, now, self.config.max_clock_drift_ms)
+        late = self.time_rule(block.header, parent.header, now, self.config.max_clock_drift_ms)
         if late is not None:
             self.dropped[late] += 1
             return
@@ -350,7 +397,7 @@ class Core(ViewChange):
         self._persist()
         vote = Vote.create(self.key, self.chain_id, block, vote_time(block.header, now_ms))
         self._my_vote = vote
-        next_leader = self.validators.leader(block.view + 1)
+        next_leader = self.leader_on(block.view + 1, block)
         if next_leader == self.me:
             self._report(self.evidence_pool.observe_vote(vote))
             self._add_vote(vote)
@@ -375,7 +422,9 @@ class Core(ViewChange):
             self.safety = replace(self.safety, locked_qc=lock)
         if commit is not None:
             self._persist()  # the lock that goes with this commit is durable first
-            self._out.append(Commit(tuple(self.tree.commit(commit))))
+            blocks = tuple(self.tree.commit(commit))
+            self.reputation.committed(blocks)
+            self._out.append(Commit(blocks))
             self.sync.forget_older_than(self.tree.root.view)
 
     # --- helpers ---------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The pacemaker: which view we are in, who leads it, and when to give up on it.
+"""The pacemaker: which view we are in and when to give up on it (who leads: ``reputation``).
 
 A view ends in one of two ways: a QC for it (the protocol made progress) or
 a TC, 2f+1 timeouts (it did not). Either certificate, or a QC/TC for any
@@ -34,9 +34,6 @@ class Pacemaker:
         self.last_tc: TimeoutCert | None = None
         self.own_timeout: Timeout | None = None  # our signed timeout for the current view
         self.retries = 0  # timer expiries in the current view
-
-    def leader(self, view: int) -> bytes:
-        return self.validators.leader(view)
 
     def advance(self, view: int) -> bool:
         """Enter ``view`` if it is later than the current one."""

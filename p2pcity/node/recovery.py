@@ -20,7 +20,6 @@ from collections.abc import Iterable
 
 from p2pcity.consensus import Config, Core
 from p2pcity.consensus.app import App, SignatureCheck
-from p2pcity.consensus.block_tree import BlockTree
 from p2pcity.crypto.keys import SigningKey, verify
 from p2pcity.store import Store
 from p2pcity.types.block import Block, QuorumCert
@@ -68,18 +67,6 @@ def head_qc(store: Store, certified: list[Block]) -> QuorumCert | None:
     )
 
 
-def install(core: Core, blocks: Iterable[Block]) -> int:
-    """Put recovered blocks (validated before they were persisted) back in the core's tree."""
-    added = 0
-    for block in blocks:
-        parent = core.tree.get(block.parent_id)
-        if parent is None or block.id in core.tree or BlockTree.check_child(block, parent) is not None:
-            continue
-        core.tree.add(block)
-        added += 1
-    return added
-
-
 def recover_core(
     store: Store,
     *,
@@ -97,7 +84,12 @@ def recover_core(
         raise ValueError("the store has no committed head (not even genesis)")
     certified = certified_above(root, store.pending_blocks())
     safety = restart_safety(store.load_safety(), root, head_qc(store, certified))
-    core = core_class(
+    # Leader reputation reads the last committed blocks: every node must see the same ones
+    # (genesis included while the chain is shorter than the window).
+    head = root.height
+    first = max(0, head - config.reputation_window + 1)
+    history = [b for h in range(first, head + 1) if (b := store.block_at(h)) is not None]
+    return core_class(
         key=key,
         genesis=genesis,
         validators=validators,
@@ -106,6 +98,6 @@ def recover_core(
         safety=safety,
         root=root,
         check=check,
+        history=history if history and history[-1].id == root.id else [root],
+        certified=certified,
     )
-    install(core, certified)
-    return core

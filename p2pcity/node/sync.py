@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import trio
 
@@ -66,8 +65,9 @@ def final_synced(head: Block, job: SyncedBlocks, verifier: Verifier) -> tuple[li
         tree.add(block)
         accepted.append(block)
         certificates.append(block.justify)
-        if qc is not None and qc.block_id == block.id and verifier.qc(qc):
-            certificates.append(replace(qc, height=block.height))  # the height is not signed
+        # (Its height is signed by the votes: a QC claiming another height is no QC for it.)
+        if qc is not None and qc.block_id == block.id and qc.height == block.height and verifier.qc(qc):
+            certificates.append(qc)
         parent = block
     if len(accepted) < len(job.blocks):
         log.warning("peer %s sent %d unverifiable blocks", job.peer[-8:], len(job.blocks) - len(accepted))

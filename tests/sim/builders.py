@@ -278,7 +278,8 @@ class LocalNet:
     """n cores passing messages in-process, FIFO and at once; timers fire only when asked.
 
     Every action list is kept (``lists[key]``) so tests can check orderings. All cores
-    share one clock, ``now_ms``, which only a test moves.
+    share one clock, ``now_ms``: a millisecond passes per event handled (so block times,
+    which follow the clock, stay within the drift of it however long a test runs).
     """
 
     def __init__(self, n: int, *, app: SimApp | None = None, config: Config | None = None) -> None:
@@ -302,6 +303,7 @@ class LocalNet:
             self.handle(key, Start())
 
     def handle(self, key: bytes, event: Event) -> list[Action]:
+        self.now_ms += 1
         actions = self.cores[key].handle(event)
         self.lists[key].append(actions)
         for action in actions:
