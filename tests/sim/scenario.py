@@ -9,7 +9,23 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 
-KINDS = ("network", "crash", "silent", "equivocate", "double_vote", "fork", "twins")
+KINDS = (
+    "network",
+    "crash",
+    "restart_all",  # every replica crashes and restarts at once (f of them equivocate)
+    "silent",
+    "withhold",  # f validators withhold their votes
+    "equivocate",
+    "double_vote",
+    "fork",
+    "twins",
+    "replay",  # f validators replay old messages (and re-sign their own for another epoch)
+    "forge",  # f validators on the wire race forged copies of honest messages ahead of them
+    "timewarp",  # f leaders back-date or future-date their blocks
+    "weak_qc",  # f equivocating leaders that form and use QCs of 2f votes
+    "split",  # f leaders show their proposal to one peer and a fork to the others
+    "target_leader",  # the network cuts off whoever leads the next view, until GST
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +59,9 @@ class Scenario:
     byzantine: dict[int, str] = field(default_factory=dict)  # replica index -> behaviour
     twins: tuple[int, ...] = ()  # key indices run by two replicas each
     wire: bool = False  # pass messages as encoded bytes (exercises the codec)
+    target_leader: bool = False  # before GST, cut off the replicas of the next view's leader
     base_timeout_ms: int = 100
-    max_clock_skew_ms: int = 500  # each key's clock is off by at most this much
+    max_clock_skew_ms: int = 300  # each key's clock is off by at most this much
     liveness_commits: int = 3  # new commits every honest replica must make after GST
     liveness_window_ms: int = 60_000
 
@@ -77,6 +94,8 @@ class Scenario:
             parts.append(f"twins={self.twins}")
         if self.wire:
             parts.append("wire")
+        if self.target_leader:
+            parts.append("targeted partitions of the next leader")
         return ", ".join(parts)
 
 
@@ -133,6 +152,16 @@ def make_scenario(kind: str, n: int, seed: int, *, network: str | None = None) -
         for r in chosen:
             at = rng.randrange(0, gst)
             crashes.append(Crash(r, at, rng.randrange(at + 1, gst + 1), rng.randrange(0, 6)))
+    elif kind == "restart_all":
+        # A power cut: every replica dies (each mid-way through some action list) and all
+        # come back within a second, from their disks only.
+        at = rng.randrange(200, gst)
+        back = at + rng.randrange(1, 1000)
+        for r in range(replicas):
+            crashes.append(Crash(r, at, back + rng.randrange(0, 50), rng.randrange(0, 6)))
+        byzantine = dict.fromkeys(chosen, "equivocate")
+    elif kind in ("withhold", "replay", "forge", "timewarp", "weak_qc", "split"):
+        byzantine = dict.fromkeys(chosen, kind)
     elif kind == "silent":
         byzantine = dict.fromkeys(chosen, "silent")
     elif kind == "equivocate":
@@ -159,4 +188,5 @@ def make_scenario(kind: str, n: int, seed: int, *, network: str | None = None) -
         byzantine=byzantine,
         twins=twins,
         wire=rng.random() < 0.1,
+        target_leader=kind == "target_leader",
     )

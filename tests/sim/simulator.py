@@ -2,15 +2,19 @@
 
 Time is virtual (milliseconds); one heap orders every delivery, timer and
 fault; all randomness comes from one ``random.Random`` seeded by the
-scenario. The simulator is also each replica's *driver*: it executes the
-core's actions in order, keeps a per-replica "disk" (the last persisted
-safety state and the committed blocks) and rebuilds a crashed replica from it.
+scenario. The simulator is also each replica's *driver*, doing what the
+node does: it executes the core's actions in order; keeps a per-replica
+"disk" (the last persisted safety state, the committed blocks, and the
+uncommitted blocks persisted with the safety record: those of its high QC,
+its lock and whatever it votes for or proposes, as the node's store does);
+rebuilds a crashed replica from that disk (``Core(safety, root, history,
+certified)``); and, like the node's syncer, lets a replica that fell 3 or
+more blocks behind copy committed blocks from a peer and rebuild its core.
 
-Checkers run as the simulation goes: agreement (no two honest replicas commit
-different blocks at one height, and each replica's commits form one chain),
-persist-before-send (a signed vote, timeout or proposal never leaves a
-replica before the safety state that covers it is on its disk) and, once the
-network is healed, liveness.
+The checkers (tests/sim/checks.py) run as the simulation goes; liveness
+(every honest replica commits after GST) is checked by the run loop. The
+network (delays, loss, partitions, fetches, the forgers' tap) is in
+tests/sim/network.py.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -39,41 +43,23 @@ from p2pcity.consensus import (
     SetTimer,
     Start,
     TimerFired,
-    event_from_bytes,
-    message_event,
 )
 from p2pcity.types.block import Block
-from p2pcity.types.consensus import (
-    ConsensusMessage,
-    DoubleVote,
-    Evidence,
-    Proposal,
-    SafetyState,
-    Timeout,
-    Vote,
-    encode_message,
-)
+from p2pcity.types.consensus import Evidence, Proposal, SafetyState, Vote
 from tests.sim import builders
 from tests.sim.byzantine import BEHAVIOURS, Behaviour, Honest
+from tests.sim.checks import Checks, LivenessError, PersistOrderError, SafetyError
+from tests.sim.network import CRASH, DELIVER, FETCH, RESTART, SYNC, TIMER, NetworkModel
 from tests.sim.scenario import Scenario
 from tests.sim.trace import describe
 
-_DELIVER, _TIMER, _FETCH, _CRASH, _RESTART = range(5)
+__all__ = ["LivenessError", "PersistOrderError", "Result", "SafetyError", "Simulation", "run"]
+
 # Virtual time 0 is this many ms after the Unix epoch on every replica's clock (before skew),
 # so that clocks running behind never read below 0.
 CLOCK_OFFSET_MS = 1_000_000
-
-
-class SafetyError(AssertionError):
-    """Two honest replicas committed different blocks at one height (or a chain broke)."""
-
-
-class LivenessError(AssertionError):
-    """After GST the honest replicas did not all commit new blocks in time."""
-
-
-class PersistOrderError(AssertionError):
-    """A signed message left a replica before the safety state that covers it was durable."""
+SYNC_INTERVAL_MS = 1000  # how often a replica compares committed heights with a peer
+SYNC_THRESHOLD = 3  # blocks behind before it copies committed blocks (as the node's syncer)
 
 
 @dataclass
@@ -81,6 +67,7 @@ class Disk:
     safety: SafetyState | None = None
     committed: list[Block] = field(default_factory=list)
     by_id: dict[bytes, Block] = field(default_factory=dict)
+    pending: dict[bytes, Block] = field(default_factory=dict)  # uncommitted, kept with safety
 
 
 @dataclass
@@ -95,6 +82,7 @@ class Replica:
     crash_after_actions: int | None = None
     evidence: list[Evidence] = field(default_factory=list)
     restarts: int = 0
+    syncs: int = 0
 
 
 @dataclass
@@ -105,35 +93,45 @@ class Result:
     committed: dict[int, int]  # replica -> committed height
     evidence: dict[int, list[Evidence]]
     dropped: dict[int, dict[str, int]]
+    restarts: int = 0
+    syncs: int = 0
 
 
-class Simulation:
+class Simulation(NetworkModel):
     def __init__(
         self,
         scenario: Scenario,
         *,
         core_class: type[Core] = Core,
         trace: Callable[[str], None] | None = None,
+        config: Config | None = None,
+        persist_blocks: bool = True,
     ) -> None:
         self.s = scenario
         self.rng = random.Random(f"run/{scenario.kind}/{scenario.n}/{scenario.seed}")
         self.trace = trace
         self.core_class = core_class
+        # False: a driver that forgets certified blocks (the control of full-cluster restarts).
+        self.persist_blocks = persist_blocks
         self.keys = builders.keys(scenario.n)
         self.validators = builders.publics(self.keys)
         self.app = builders.SimApp()
-        self.config = Config(base_timeout_ms=scenario.base_timeout_ms, max_backoff_exponent=5)
+        # A 2 s drift (not the node's 10 s) so that stalls of simulated length reach it.
+        self.config = config or Config(
+            base_timeout_ms=scenario.base_timeout_ms, max_backoff_exponent=5, max_clock_drift_ms=2000
+        )
         self.now = 0
         self._queue: list[tuple[int, int, int, int, Any]] = []
         self._seq = itertools.count()
+        self._target = (-1, frozenset())
         self.events = 0
         self.replicas: list[Replica] = []
         self.by_key: dict[bytes, list[int]] = {}
         for r in range(scenario.replicas):
             key_index = scenario.key_of(r)
-            core = self._new_core(key_index, None, None)
             kind = scenario.byzantine.get(r)
             behaviour = BEHAVIOURS[kind](self, r) if kind else Honest(self, r)
+            core = self._new_core(key_index, None, [], (), behaviour.core_class)
             self.replicas.append(Replica(r, key_index, core, behaviour))
             self.by_key.setdefault(self.keys[key_index].public_key, []).append(r)
         # Each key's clock is off by a few ms (a replica and its twin share a machine's clock).
@@ -143,18 +141,29 @@ class Simulation:
         ]
         self.honest = scenario.honest()
         self.honest_keys = {self.keys[scenario.key_of(r)].public_key for r in self.honest}
-        self._chain: dict[int, bytes] = {}  # height -> block id committed by honest replicas
+        self.checks = Checks(self.honest_keys, self.config.max_clock_drift_ms)
         self._gst_height: dict[int, int] = {}
 
-    def _new_core(self, key_index: int, safety: SafetyState | None, root: Block | None) -> Core:
-        return self.core_class(
+    def _new_core(
+        self,
+        key_index: int,
+        safety: SafetyState | None,
+        history: list[Block],
+        certified: Iterable[Block],
+        core_class: type[Core] | None = None,
+    ) -> Core:
+        """A core as a node builds it from its disk: safety record, last committed blocks,
+        the uncommitted blocks persisted with the record."""
+        return (core_class or self.core_class)(
             key=self.keys[key_index],
             genesis=builders.genesis(),
             validators=self.validators,
             app=self.app,
             config=self.config,
             safety=safety,
-            root=root,
+            root=history[-1] if history else None,
+            history=history,
+            certified=certified,
             check=builders.shared_verify_cache(),
         )
 
@@ -163,13 +172,16 @@ class Simulation:
     def _push(self, at: int, kind: int, replica: int, payload: Any) -> None:
         heapq.heappush(self._queue, (at, next(self._seq), kind, replica, payload))
 
-    def run(self) -> Result:
+    def run(self, until_ms: int | None = None) -> Result:
+        """Run to liveness after GST (or fail); with ``until_ms``, run exactly that long and
+        check safety only (for measuring rates)."""
         for r in range(len(self.replicas)):
-            self._push(0, _DELIVER, r, Start())
+            self._push(0, DELIVER, r, Start())
+            self._push(SYNC_INTERVAL_MS + r, SYNC, r, None)
         for crash in self.s.crashes:
-            self._push(crash.at_ms, _CRASH, crash.replica, crash.after_actions)
-            self._push(crash.restart_ms, _RESTART, crash.replica, None)
-        deadline = self.s.gst_ms + self.s.liveness_window_ms
+            self._push(crash.at_ms, CRASH, crash.replica, crash.after_actions)
+            self._push(crash.restart_ms, RESTART, crash.replica, None)
+        deadline = until_ms if until_ms is not None else self.s.gst_ms + self.s.liveness_window_ms
         gst_seen = False
         while self._queue:
             at, _, kind, r, payload = heapq.heappop(self._queue)
@@ -180,25 +192,10 @@ class Simulation:
                 self._gst_height = {h: self.replicas[h].core.committed.height for h in self.honest}
             self.now = at
             self.events += 1
-            replica = self.replicas[r]
-            if kind == _DELIVER:
-                if replica.alive:
-                    if isinstance(payload, ProposalReceived | BlockFetched):
-                        payload = replace(payload, now_ms=self.clock(replica))  # read on arrival
-                    self._handle(replica, payload)
-            elif kind == _TIMER:
-                generation, view = payload
-                if replica.alive and generation == replica.timer_generation:
-                    self._handle(replica, TimerFired(view))
-            elif kind == _FETCH:
-                self._serve_fetch(replica, *payload)
-            elif kind == _CRASH:
-                replica.crash_after_actions = payload
-            elif kind == _RESTART:
-                self._restart(replica)
-            if gst_seen and self._live():
+            self._dispatch(self.replicas[r], kind, payload)
+            if until_ms is None and gst_seen and self._live():
                 break
-        if not (gst_seen and self._live()):
+        if until_ms is None and not (gst_seen and self._live()):
             heights = {h: self.replicas[h].core.committed.height for h in self.honest}
             raise LivenessError(
                 f"no progress after GST: committed heights {heights}, at GST {self._gst_height}"
@@ -210,7 +207,30 @@ class Simulation:
             {r.index: r.core.committed.height for r in self.replicas},
             {r.index: r.evidence for r in self.replicas},
             {r.index: dict(r.core.dropped) for r in self.replicas},
+            sum(r.restarts for r in self.replicas),
+            sum(r.syncs for r in self.replicas),
         )
+
+    def _dispatch(self, replica: Replica, kind: int, payload: Any) -> None:
+        if kind == DELIVER:
+            if replica.alive:
+                if isinstance(payload, ProposalReceived | BlockFetched):
+                    payload = replace(payload, now_ms=self.clock(replica))  # read on arrival
+                self._handle(replica, payload)
+        elif kind == TIMER:
+            generation, view = payload
+            if replica.alive and generation == replica.timer_generation:
+                self._handle(replica, TimerFired(view))
+        elif kind == FETCH:
+            self._serve_fetch(replica, *payload)
+        elif kind == CRASH:
+            replica.crash_after_actions = payload
+        elif kind == RESTART:
+            self._restart(replica)
+        elif kind == SYNC:
+            self._push(self.now + SYNC_INTERVAL_MS, SYNC, replica.index, None)
+            if replica.alive:
+                self._sync(replica)
 
     def _live(self) -> bool:
         need = self.s.liveness_commits
@@ -234,33 +254,33 @@ class Simulation:
         for i, action in enumerate(actions):
             if limit is not None and i >= limit:
                 break
-            self._execute(replica, action)
+            self._execute(replica, action, actions[i + 1 :])
         if limit is not None:
             self._crash(replica)
 
-    def _execute(self, replica: Replica, action: Action) -> None:
+    def _execute(self, replica: Replica, action: Action, rest: list[Action]) -> None:
         if self.trace and not isinstance(action, SetTimer):
             self.trace(f"{self.now:>7} r{replica.index} -> {describe(action)}")
-        if isinstance(action, Send):
-            self._check_persisted(replica, action.message)
-            for dst in self.by_key.get(action.to, ()):
-                if dst != replica.index:
-                    self._transmit(replica.index, dst, action.message)
-        elif isinstance(action, Broadcast):
-            self._check_persisted(replica, action.message)
-            for dst in range(len(self.replicas)):
-                if dst != replica.index:
-                    self._transmit(replica.index, dst, action.message)
+        if isinstance(action, Send | Broadcast):
+            if isinstance(replica.behaviour, Honest):  # byzantine wrappers sign what they like
+                me = self.keys[replica.key_index].public_key
+                self.checks.sent(f"r{replica.index}", me, replica.disk.safety, action.message)
+                if isinstance(action.message, Vote) and action.message.signer == me:
+                    self.checks.voted(action.message, self.clock(replica))
+            if isinstance(action, Send):
+                targets = [d for d in self.by_key.get(action.to, ()) if d != replica.index]
+            else:
+                targets = [d for d in range(len(self.replicas)) if d != replica.index]
+            for dst in targets:
+                self._transmit(replica.index, dst, action.message)
         elif isinstance(action, PersistSafety):
             replica.disk.safety = action.state
+            if self.persist_blocks:
+                self._persist_blocks(replica, action.state, rest)
         elif isinstance(action, SetTimer):
             replica.timer_generation += 1
-            self._push(
-                self.now + action.delay_ms,
-                _TIMER,
-                replica.index,
-                (replica.timer_generation, action.view),
-            )
+            payload = (replica.timer_generation, action.view)
+            self._push(self.now + action.delay_ms, TIMER, replica.index, payload)
         elif isinstance(action, Commit):
             self._commit(replica, action.blocks)
         elif isinstance(action, FetchBlock):
@@ -268,67 +288,41 @@ class Simulation:
         elif isinstance(action, BuildProposal):
             parent = replica.core.block(action.parent_id)
             if parent is not None:
-                built = self.app.build(
-                    action, parent, self.keys[replica.key_index].public_key, self.clock(replica)
-                )
-                self._push(self.now + 1, _DELIVER, replica.index, built)
+                me = self.keys[replica.key_index].public_key
+                built = self.app.build(action, parent, me, self.clock(replica))
+                self._push(self.now + 1, DELIVER, replica.index, built)
         elif isinstance(action, ReportEvidence):
-            self._check_evidence(replica, action.evidence)
+            self.checks.evidence(f"r{replica.index}", action.evidence)
             replica.evidence.append(action.evidence)
 
-    def _check_persisted(self, replica: Replica, message: ConsensusMessage) -> None:
-        if not isinstance(replica.behaviour, Honest):
-            return  # byzantine wrappers sign what they like; the check is for the honest core
-        me = self.keys[replica.key_index].public_key
-        safety = replica.disk.safety
-        voted = safety.last_voted_view if safety else 0
-        timed_out = safety.last_timeout_view if safety else 0
-        if isinstance(message, Vote) and message.signer == me and message.view > voted:
-            raise PersistOrderError(f"r{replica.index} sent a vote of view {message.view}")
-        if isinstance(message, Timeout) and message.signer == me and message.view > timed_out:
-            raise PersistOrderError(f"r{replica.index} sent a timeout of view {message.view}")
-        if (
-            isinstance(message, Proposal)
-            and message.block.header.proposer == me
-            and message.block.view > voted
-        ):
-            raise PersistOrderError(f"r{replica.index} proposed in view {message.block.view}")
+    def _persist_blocks(self, replica: Replica, state: SafetyState, rest: list[Action]) -> None:
+        """The node's rule: with the safety record, the uncommitted blocks of its high QC and
+        lock and of the votes and proposals about to leave, with their ancestors."""
+        tips = [state.high_qc.block_id, state.locked_qc.block_id]
+        for action in rest:
+            message = action.message if isinstance(action, Send | Broadcast) else None
+            if isinstance(message, Vote):
+                tips.append(message.block_id)
+            elif isinstance(message, Proposal):
+                tips.append(message.block.id)
+        core, pending = replica.core, replica.disk.pending
+        for tip in tips:
+            block = core.block(tip)
+            while block is not None and block.id != core.committed.id and block.id not in pending:
+                pending[block.id] = block
+                block = core.block(block.parent_id)
 
-    def _check_evidence(self, replica: Replica, evidence: Evidence) -> None:
-        """Evidence must be genuine, and never against an honest key: an honest replica that
-        restarts from its persisted state still never signs two votes or blocks in a view."""
-        valid = (
-            evidence.verify(builders.CHAIN)
-            if isinstance(evidence, DoubleVote)
-            else evidence.verify()
-        )
-        if not valid:
-            raise AssertionError(f"r{replica.index} reported evidence that does not verify")
-        if evidence.offender in self.honest_keys:
-            raise SafetyError(
-                f"r{replica.index} caught honest key {evidence.offender.hex()[:6]} equivocating "
-                f"in view {evidence.view}"
-            )
-
-    def _commit(self, replica: Replica, blocks: tuple[Block, ...]) -> None:
+    def _commit(self, replica: Replica, blocks: Iterable[Block]) -> None:
         disk = replica.disk
         for block in blocks:
             tip = disk.committed[-1] if disk.committed else builders.genesis()
-            if block.height != tip.height + 1 or block.parent_id != tip.id:
-                raise SafetyError(
-                    f"r{replica.index} committed height {block.height} not on its chain tip "
-                    f"{tip.height}"
-                )
+            self.checks.committed(f"r{replica.index}", tip, block, replica.index in self.honest)
             disk.committed.append(block)
             disk.by_id[block.id] = block
-            if replica.index not in self.honest:
-                continue
-            known = self._chain.setdefault(block.height, block.id)
-            if known != block.id:
-                raise SafetyError(
-                    f"r{replica.index} committed {block.id.hex()[:12]} at height {block.height}, "
-                    f"another honest replica committed {known.hex()[:12]}"
-                )
+        height = disk.committed[-1].height if disk.committed else 0
+        disk.pending = {k: b for k, b in disk.pending.items() if b.height > height}
+
+    # --- crashes, restarts and catching up -------------------------------------
 
     def _crash(self, replica: Replica) -> None:
         replica.alive = False
@@ -337,74 +331,56 @@ class Simulation:
         if self.trace:
             self.trace(f"{self.now:>7} r{replica.index} CRASHED")
 
+    def _rebuild(self, replica: Replica) -> None:
+        disk = replica.disk
+        window = max(1, self.config.reputation_window)
+        history = [builders.genesis(), *disk.committed][-window:]  # genesis while the chain is short
+        replica.core = self._new_core(
+            replica.key_index, disk.safety, history, disk.pending.values(),
+            replica.behaviour.core_class,
+        )
+
     def _restart(self, replica: Replica) -> None:
         if replica.alive:  # the crash had no event to hit yet: crash now
             self._crash(replica)
-        disk = replica.disk
-        root = disk.committed[-1] if disk.committed else None
-        replica.core = self._new_core(replica.key_index, disk.safety, root)
+        self._rebuild(replica)
         replica.alive = True
         replica.restarts += 1
         if self.trace:
             self.trace(f"{self.now:>7} r{replica.index} RESTARTED at view {replica.core.view}")
         self._handle(replica, Start())
 
-    # --- the network ---------------------------------------------------------
+    def _sync(self, replica: Replica) -> None:
+        """Copy committed blocks from the furthest reachable peer when 3+ behind, as the node's
+        syncer does (it proves finality with QCs; here the peer's disk is trusted: every
+        replica's disk holds only what its honest core committed), then rebuild the core.
 
-    def _cut(self, src: int, dst: int) -> bool:
-        for p in self.s.partitions:
-            if p.start_ms <= self.now < p.end_ms:
-                for group in p.groups:
-                    if (src in group) != (dst in group):
-                        return True
-        return False
-
-    def _delay(self) -> int:
-        if self.now >= self.s.gst_ms:
-            return self.rng.randint(1, self.s.post_gst_delay_ms)
-        if self.rng.random() < self.s.slow_rate:
-            return self.rng.randint(self.s.max_delay_ms, 10 * self.s.max_delay_ms)
-        return self.rng.randint(1, self.s.max_delay_ms)
-
-    def _transmit(self, src: int, dst: int, message: ConsensusMessage) -> None:
-        sender = self.keys[self.replicas[src].key_index].public_key
-        copies = 1
-        if self.now < self.s.gst_ms:
-            if self._cut(src, dst) or self.rng.random() < self.s.loss_rate:
-                return
-            if self.rng.random() < self.s.dup_rate:
-                copies = 2
-        for _ in range(copies):
-            # The clock is read when the message arrives (see run), not when it is sent.
-            if self.s.wire:
-                event = event_from_bytes(encode_message(message), sender, now_ms=0)
-            else:
-                event = message_event(message, sender, now_ms=0)
-            self._push(self.now + self._delay(), _DELIVER, dst, event)
-
-    def _fetch(self, replica: Replica, action: FetchBlock) -> None:
-        candidates = self.by_key.get(action.peer, []) if action.peer else []
-        candidates = [c for c in candidates if c != replica.index]
-        if not candidates:
-            candidates = [c for c in range(len(self.replicas)) if c != replica.index]
-        peer = self.rng.choice(candidates)
-        if self.now < self.s.gst_ms and (
-            self._cut(replica.index, peer) or self.rng.random() < self.s.loss_rate
-        ):
+        Only the certificates of the safety record move up, to the QC of the new head (the
+        justify of the peer's next block); the voted and timed-out views stay."""
+        mine = len(replica.disk.committed)
+        peers = [
+            p for p in self.replicas
+            if p.index != replica.index and p.alive and not self._cut(p.index, replica.index)
+        ]
+        best = max(peers, key=lambda p: len(p.disk.committed), default=None)
+        # Up to the peer's second last block: the last one's justify is the QC of our new head.
+        if best is None or len(best.disk.committed) - 1 < mine + SYNC_THRESHOLD:
             return
-        self._push(self.now + self._delay(), _FETCH, peer, (replica.index, action.block_id))
-
-    def _serve_fetch(self, peer: Replica, requester: int, block_id: bytes) -> None:
-        if not peer.alive or not peer.behaviour.serves_blocks:
-            return
-        block = peer.core.block(block_id) or peer.disk.by_id.get(block_id)
-        if block is None:
-            return
-        if self.now < self.s.gst_ms and (
-            self._cut(peer.index, requester) or self.rng.random() < self.s.loss_rate
-        ):
-            return
-        self._push(self.now + self._delay(), _DELIVER, requester, BlockFetched(block, now_ms=0))
+        blocks = best.disk.committed[mine:-1]
+        head_qc = best.disk.committed[-1].justify
+        self._commit(replica, blocks)
+        state = replica.disk.safety or SafetyState.initial(builders.genesis_qc())
+        state = replace(
+            state,
+            locked_qc=max(state.locked_qc, head_qc, key=lambda qc: qc.view),
+            high_qc=max(state.high_qc, head_qc, key=lambda qc: qc.view),
+        )
+        replica.disk.safety = state
+        replica.syncs += 1
+        self._rebuild(replica)
+        if self.trace:
+            self.trace(f"{self.now:>7} r{replica.index} SYNCED to {replica.core.committed.height}")
+        self._handle(replica, Start())
 
 
 def run(scenario: Scenario, **kwargs: Any) -> Result:

@@ -1,35 +1,59 @@
-"""The checkers can fail: deliberately broken cores are caught by the same simulator.
+"""The checkers can fail: deliberately broken cores (planted bugs) are caught by the sweep.
 
-See tests/sim/broken.py for why breaking the lock check alone is not enough
-to lose safety here (the pacemaker is a second line of defence), and how
-breaking both is caught while keeping the lock saves the day.
+``PLANTED`` names, for each bug of issue 9 the CI sweep must catch, the fault
+kind and validator count whose CI seeds (``range(runs_for(n, CI_RUNS))``, the
+very seeds test_simulation.py runs) catch it, and the first seed that does at
+the default ``P2PCITY_SIM_RUNS``; the test replays that sweep with the broken
+core until the first violation. See tests/sim/broken.py for why breaking the
+lock check alone is not enough to lose safety against honest leaders, and how
+breaking it together with the pacemaker is caught while the lock saves the day.
 """
 
 from __future__ import annotations
 
+import pytest
+
 from p2pcity.consensus import Core
-from tests.sim.broken import OneChainCore, StaleLeaderCore, StaleLeaderNoLockCore
+from tests.sim.broken import BROKEN, OneChainCore, StaleLeaderCore, StaleLeaderNoLockCore
 from tests.sim.replay import command
 from tests.sim.scenario import make_scenario
-from tests.sim.simulator import LivenessError, SafetyError, run
+from tests.sim.simulator import LivenessError, Simulation, run
+from tests.sim.test_simulation import CI_RUNS, runs_for
+
+# bug -> (kind, n, first catching seed at the default P2PCITY_SIM_RUNS, what catches it)
+PLANTED: dict[str, tuple[str, int, int, str]] = {
+    "one-chain-commit": ("network", 4, 2, "agreement"),
+    "forgetful-restart": ("restart_all", 4, 6, "an honest key signed twice in a view"),
+    "quorum-2f": ("twins", 7, 49, "agreement"),
+    "no-block-time": ("timewarp", 4, 1, "block time of a commit"),
+}
 
 
 def first_violation(
-    core_class: type[Core], kind: str, seeds: range, network: str | None = None
-) -> tuple[int, SafetyError] | None:
+    core_class: type[Core], kind: str, seeds: range, network: str | None = None, n: int = 4
+) -> tuple[int, AssertionError] | None:
     for seed in seeds:
         try:
-            run(make_scenario(kind, 4, seed, network=network), core_class=core_class)
-        except SafetyError as exc:
-            return seed, exc
+            run(make_scenario(kind, n, seed, network=network), core_class=core_class)
         except LivenessError:
             pass  # a broken core may also stall; only safety matters here
+        except AssertionError as exc:
+            return seed, exc
     return None
 
 
-def test_committing_on_a_one_chain_is_caught() -> None:
-    found = first_violation(OneChainCore, "twins", range(200))
-    assert found is not None, "the agreement checker never fired on a broken commit rule"
+@pytest.mark.parametrize("bug", sorted(PLANTED))
+def test_the_ci_sweep_catches_each_planted_bug(bug: str) -> None:
+    kind, n, _, _ = PLANTED[bug]
+    found = first_violation(BROKEN[bug], kind, range(runs_for(n, CI_RUNS)), n=n)
+    assert found is not None, f"the {kind} sweep (n={n}) never caught {bug}"
+    seed, violation = found
+    print(f"{bug}: caught at seed {seed}: {type(violation).__name__}: {violation}")
+    print("replay:", command(kind, n, seed, None, bug))
+
+
+def test_committing_on_a_one_chain_is_caught_by_twins_too() -> None:
+    assert first_violation(OneChainCore, "twins", range(50)) is not None
 
 
 def test_voting_without_the_lock_is_caught_and_the_lock_alone_prevents_it() -> None:
@@ -44,3 +68,22 @@ def test_voting_without_the_lock_is_caught_and_the_lock_alone_prevents_it() -> N
 
 def test_stale_leaders_never_break_safety_while_the_lock_holds() -> None:
     assert first_violation(StaleLeaderCore, "twins", range(150), network="churn") is None
+
+
+def test_a_driver_that_forgets_certified_blocks_halts_after_a_full_restart() -> None:
+    """The control of the full-cluster restart: the sweep's restart_all runs resume in every
+    seed only because certified blocks are persisted with the safety record."""
+    stalled = 0
+    for seed in range(10):
+        try:
+            Simulation(make_scenario("restart_all", 4, seed), persist_blocks=False).run()
+        except LivenessError:
+            stalled += 1
+    assert stalled >= 5, "a full restart without the certified blocks should stall"
+
+
+def test_the_sweep_exercises_catch_up_syncs() -> None:
+    """Syncs happen in the sweep (a replica 3+ blocks behind copies committed blocks and its
+    core is rebuilt, as the node's syncer does): the checkers, signed-once included, see
+    replicas restarted after a sync."""
+    assert sum(run(make_scenario("network", 4, seed)).syncs for seed in range(30)) > 0
