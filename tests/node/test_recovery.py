@@ -106,7 +106,8 @@ def test_a_restarted_validator_refuses_the_block_of_a_view_it_voted_in(tmp_path:
     # The certified blocks came back into the tree: the high QC's block is there to extend.
     assert replica.core.block(blocks[4].id) is not None
     replica.handle(Start())
-    out = replica.handle(ProposalReceived(Proposal(blocks[6], None), blocks[6].header.proposer))
+    now = blocks[6].header.timestamp_ms  # the block is on time: only the record refuses it
+    out = replica.handle(ProposalReceived(Proposal(blocks[6], None), blocks[6].header.proposer, now_ms=now))
     assert votes_in(out, 6) == []
 
 

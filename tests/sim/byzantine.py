@@ -310,9 +310,10 @@ class SplitLeader(Behaviour):
     It holds back its honest proposal P (on block b), signs a timeout for w-1 (with b's
     justify as its high QC) so the others, still in w-1, can form a TC, builds that TC from
     their timeouts, and then shows P to one peer only and sends the others, with the TC, a
-    fork for view w on b's grandparent or great-grandparent (and votes for it). The peer shown P may commit on P's QC while the others are asked to
-    vote for a block that conflicts with what it committed: what a 2-chain commit rule or a
-    missing lock check gets wrong.
+    fork for view w on b's grandparent or great-grandparent (and votes for it). The peer
+    shown P may commit on P's QC while the others are asked to vote for a block that
+    conflicts with what it committed: what a 2-chain commit rule or a missing lock check
+    gets wrong.
     """
 
     def __init__(self, sim: Simulation, replica: int) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,7 +45,7 @@ from p2pcity.consensus import (
     TimerFired,
 )
 from p2pcity.types.block import Block
-from p2pcity.types.consensus import Evidence, Proposal, SafetyState, Vote
+from p2pcity.types.consensus import ConsensusMessage, Evidence, Proposal, SafetyState, Vote
 from tests.sim import builders
 from tests.sim.byzantine import BEHAVIOURS, Behaviour, Honest
 from tests.sim.checks import Checks, LivenessError, PersistOrderError, SafetyError
@@ -54,6 +54,7 @@ from tests.sim.scenario import Scenario
 from tests.sim.trace import describe
 
 __all__ = ["LivenessError", "PersistOrderError", "Result", "SafetyError", "Simulation", "run"]
+_DELIVER = DELIVER  # the name tests/simnode uses
 
 # Virtual time 0 is this many ms after the Unix epoch on every replica's clock (before skew),
 # so that clocks running behind never read below 0.
@@ -98,6 +99,9 @@ class Result:
 
 
 class Simulation(NetworkModel):
+    # Model the node's catch-up sync here (tests/simnode runs the node's own instead).
+    models_sync = True
+
     def __init__(
         self,
         scenario: Scenario,
@@ -149,7 +153,7 @@ class Simulation(NetworkModel):
         key_index: int,
         safety: SafetyState | None,
         history: list[Block],
-        certified: Iterable[Block],
+        certified: Iterable[Block] = (),
         core_class: type[Core] | None = None,
     ) -> Core:
         """A core as a node builds it from its disk: safety record, last committed blocks,
@@ -177,7 +181,8 @@ class Simulation(NetworkModel):
         check safety only (for measuring rates)."""
         for r in range(len(self.replicas)):
             self._push(0, DELIVER, r, Start())
-            self._push(SYNC_INTERVAL_MS + r, SYNC, r, None)
+            if self.models_sync:
+                self._push(SYNC_INTERVAL_MS + r, SYNC, r, None)
         for crash in self.s.crashes:
             self._push(crash.at_ms, CRASH, crash.replica, crash.after_actions)
             self._push(crash.restart_ms, RESTART, crash.replica, None)
@@ -258,15 +263,21 @@ class Simulation(NetworkModel):
         if limit is not None:
             self._crash(replica)
 
-    def _execute(self, replica: Replica, action: Action, rest: list[Action]) -> None:
+    def _check_persisted(self, replica: Replica, message: ConsensusMessage) -> None:
+        """The checks of a message an honest replica sends (byzantine wrappers sign what they
+        like): durable first, signed once per view; and an honest voter's clock."""
+        if not isinstance(replica.behaviour, Honest):
+            return
+        me = self.keys[replica.key_index].public_key
+        self.checks.sent(f"r{replica.index}", me, replica.disk.safety, message)
+        if isinstance(message, Vote) and message.signer == me:
+            self.checks.voted(message, self.clock(replica))
+
+    def _execute(self, replica: Replica, action: Action, rest: Sequence[Action] = ()) -> None:
         if self.trace and not isinstance(action, SetTimer):
             self.trace(f"{self.now:>7} r{replica.index} -> {describe(action)}")
         if isinstance(action, Send | Broadcast):
-            if isinstance(replica.behaviour, Honest):  # byzantine wrappers sign what they like
-                me = self.keys[replica.key_index].public_key
-                self.checks.sent(f"r{replica.index}", me, replica.disk.safety, action.message)
-                if isinstance(action.message, Vote) and action.message.signer == me:
-                    self.checks.voted(action.message, self.clock(replica))
+            self._check_persisted(replica, action.message)
             if isinstance(action, Send):
                 targets = [d for d in self.by_key.get(action.to, ()) if d != replica.index]
             else:
@@ -295,7 +306,7 @@ class Simulation(NetworkModel):
             self.checks.evidence(f"r{replica.index}", action.evidence)
             replica.evidence.append(action.evidence)
 
-    def _persist_blocks(self, replica: Replica, state: SafetyState, rest: list[Action]) -> None:
+    def _persist_blocks(self, replica: Replica, state: SafetyState, rest: Sequence[Action]) -> None:
         """The node's rule: with the safety record, the uncommitted blocks of its high QC and
         lock and of the votes and proposals about to leave, with their ancestors."""
         tips = [state.high_qc.block_id, state.locked_qc.block_id]

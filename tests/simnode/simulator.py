@@ -55,6 +55,8 @@ class SyncArrived:
 
 
 class NodeSimulation(Simulation):
+    models_sync = False  # the node's own syncer runs (_sync_tick)
+
     def __init__(
         self,
         scenario: Scenario,
@@ -76,7 +78,10 @@ class NodeSimulation(Simulation):
             node.on_commit = lambda blocks, r=replica: self._commit(r, blocks)
             replica.disk.committed.append(node.genesis.block())
 
-    def _new_core(self, key_index: int, safety: Any, root: Any) -> Core:
+    def _new_core(
+        self, key_index: int, safety: Any, history: Any, certified: Any = (), core_class: Any = None
+    ) -> Core:
+        """A SimNode: its core comes from its own store (recover_core), not from these."""
         config = Config(base_timeout_ms=self.s.base_timeout_ms, max_backoff_exponent=5)
         node = SimNode(
             self.s.n,
@@ -91,11 +96,15 @@ class NodeSimulation(Simulation):
         self.nodes.append(node)
         return node.replica.core
 
-    def run(self) -> Any:
+    def clock(self, replica: Any) -> int:
+        """The nodes' ledgers read this clock (no skew): the core's block time rule needs it."""
+        return GENESIS_TIME_MS + self.now
+
+    def run(self, until_ms: int | None = None) -> Any:
         for r in range(len(self.replicas)):
             self._push(SYNC_INTERVAL_MS, _DELIVER, r, SyncTick())
         try:
-            return super().run()
+            return super().run(until_ms)
         finally:
             self._tmp.cleanup()
 
@@ -136,11 +145,11 @@ class NodeSimulation(Simulation):
         if limit is not None:
             self._crash(replica)
 
-    def _execute(self, replica: Any, action: Any) -> None:
+    def _execute(self, replica: Any, action: Any, rest: Any = ()) -> None:
         if isinstance(action, BuildProposal):
             self._push(self.now + 1, _DELIVER, replica.index, BuildNow(action))
         else:
-            super()._execute(replica, action)
+            super()._execute(replica, action, rest)
 
     def _check_persisted(self, replica: Any, message: ConsensusMessage) -> None:
         if replica.index not in self.honest:

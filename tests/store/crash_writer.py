@@ -61,7 +61,7 @@ def state_writes(block: Block) -> dict[bytes, bytes | None]:
 
 
 def safety_record(height: int) -> SafetyState:
-    qc = QuorumCert(height, hashlib.sha256(u64(height)).digest(), height, ())
+    qc = QuorumCert(0, height, hashlib.sha256(u64(height)).digest(), height, ())
     return SafetyState(height, height, qc, qc)
 
 

@@ -181,7 +181,7 @@ def test_state_matches_a_dict(batches: list[dict[bytes, bytes | None]], prefix: 
 
 def record(voted: int, timed_out: int = 0, locked: int = 0, high: int = 0) -> SafetyState:
     def qc(view: int) -> QuorumCert:
-        return QuorumCert(view, bytes([view % 256]) * 32, view, ())
+        return QuorumCert(0, view, bytes([view % 256]) * 32, view, ())
 
     return SafetyState(voted, timed_out, qc(locked), qc(high))
 
