@@ -321,6 +321,7 @@ class SplitLeader(Behaviour):
         self.held: tuple[Proposal, bytes] | None = None  # our proposal and the one peer shown
         self.depth = 2
         self.withheld: set[bytes] = set()
+        self.hiding = (-10, 0)  # (view of the fork, view of the QC it hides)
         self.timeouts = TimeoutAggregator(ValidatorSet(sim.validators))
 
     def on_event(self, event: Event) -> list[Action]:
@@ -333,6 +334,8 @@ class SplitLeader(Behaviour):
                 continue  # silent while it holds P: its timeouts and vote would reveal P's QC
             elif isinstance(message, Vote) and message.block_id in self.withheld:
                 continue  # its vote went to the fork (an aggregator counts a first vote only)
+            elif isinstance(message, Timeout) and self._reveals(message):
+                continue  # for a few views, never tell the fork's voters what P's QC was
             else:
                 out.append(action)
         if isinstance(event, TimeoutReceived):
@@ -356,7 +359,9 @@ class SplitLeader(Behaviour):
             and a.view == b.view + 1
         ):
             consecutive += 1
-        if parent is None or consecutive < 2:
+        # ...and only on a QC it alone holds: one it just aggregated for the previous view.
+        fresh = proposal.tc is None and block.justify.view + 1 == block.view
+        if parent is None or consecutive < 2 or not fresh:
             return [Broadcast(proposal)]
         # Depth 2: a fork on the grandparent (against a 2-chain commit); 3: below what a
         # 3-chain commits, refused only by the lock.
@@ -368,6 +373,10 @@ class SplitLeader(Behaviour):
         out: list[Action] = [Broadcast(mine)]
         tc = self.timeouts.add(mine)
         return out + (self._fork(tc) if tc is not None else [])
+
+    def _reveals(self, timeout: Timeout) -> bool:
+        view, hidden = self.hiding
+        return timeout.view <= view + 3 and timeout.high_qc.view >= hidden
 
     def _lookup(self, block_id: bytes) -> Block | None:
         """A block of ours, committed or not (the fork may go below our committed root)."""
@@ -381,6 +390,7 @@ class SplitLeader(Behaviour):
         proposal, shown = self.held
         self.held = None
         self.withheld.add(proposal.block.id)
+        self.hiding = (proposal.block.view, proposal.block.justify.view)
         child = self._lookup(proposal.block.parent_id)
         target = child
         for _ in range(self.depth):
