@@ -39,9 +39,10 @@ def flood(ledger: Ledger, count: int = 40) -> list[Transaction]:
 
 def block_of(ledger: Ledger, txs: list[Transaction]) -> Block:
     parent = GENESIS.block()
-    result = ledger.build(parent, 0)[2]  # the state root of an empty block is not what we check
+    # The state root of an empty block is not what we check.
+    result = ledger.build(parent, GENESIS.genesis_qc(), 0)[2]
     header = BlockHeader(
-        CHAIN, 1, 1, parent.id, GENESIS.genesis_qc(), IDS[1].signer.public_key,
+        CHAIN, 0, 1, 1, parent.id, GENESIS.genesis_qc(), IDS[1].signer.public_key,
         GENESIS.genesis_time_ms + 1000, tx_root(txs), len(txs), result.state_root,
     )  # fmt: skip
     return Block.create(IDS[1].signer, header, tuple(txs))
@@ -49,7 +50,7 @@ def block_of(ledger: Ledger, txs: list[Transaction]) -> Block:
 
 def test_a_flood_of_big_transactions_is_built_into_blocks_within_the_budget(ledger: Ledger) -> None:
     flood(ledger)
-    txs, _, result = ledger.build(GENESIS.block(), 5000)
+    txs, _, result = ledger.build(GENESIS.block(), GENESIS.genesis_qc(), 5000)
     assert 0 < len(txs) < 40
     assert sum(len(tx.encoded) for tx in txs) <= BLOCK_TX_BYTES
     assert over_budget(txs) is None
@@ -63,7 +64,7 @@ def test_without_the_budget_the_same_flood_makes_an_unfetchable_block(
     """Planted-bug control: the build test above fails when the budget is not applied."""
     monkeypatch.setattr(ledger_module, "within_budget", lambda txs: txs)
     flood(ledger)
-    txs, _, _ = ledger.build(GENESIS.block(), 5000)
+    txs, _, _ = ledger.build(GENESIS.block(), GENESIS.genesis_qc(), 5000)
     assert len(txs) == 40 and sum(len(tx.encoded) for tx in txs) > 9_000_000
     assert over_budget(txs) is not None
 

@@ -75,7 +75,8 @@ def chain(length: int) -> list[Block]:
 
 
 def propose(replica: Replica, block: Block) -> list[object]:
-    return list(replica.handle(ProposalReceived(Proposal(block, None), block.header.proposer)))
+    now = block.header.timestamp_ms  # on time: what these tests judge is the record, not the clock
+    return list(replica.handle(ProposalReceived(Proposal(block, None), block.header.proposer, now_ms=now)))
 
 
 def test_a_vote_leaves_only_with_its_record_and_block_on_disk(tmp_path: Path) -> None:
@@ -183,14 +184,15 @@ async def test_the_driver_loop_stops_on_a_fail_stop(tmp_path: Path, autojump_clo
         replica, inbox=inbox, outbox=outbox, blocks=outbox, settings=ConsensusSettings(),
         chain_id=CHAIN, metrics=metrics,
     )  # fmt: skip
+    now1, now2 = blocks[1].header.timestamp_ms, blocks[2].header.timestamp_ms  # on time
     with pytest.RaisesGroup(pytest.RaisesExc(FailStop), flatten_subgroups=True):
         async with trio.open_nursery() as nursery:
             await nursery.start(driver.run)
-            inbox.submit(ProposalReceived(Proposal(blocks[1], None), blocks[1].header.proposer))
+            inbox.submit(ProposalReceived(Proposal(blocks[1], None), blocks[1].header.proposer, now_ms=now1))
             await trio.sleep(0.1)
             assert [v.view for v in outbox.sent if isinstance(v, Vote)] == [1]
             db.fail = True
-            inbox.submit(ProposalReceived(Proposal(blocks[2], None), blocks[2].header.proposer))
+            inbox.submit(ProposalReceived(Proposal(blocks[2], None), blocks[2].header.proposer, now_ms=now2))
             await trio.sleep(10)
             nursery.cancel_scope.cancel()  # not reached: the fail-stop propagates first
     assert [v.view for v in outbox.sent if isinstance(v, Vote)] == [1]  # no vote for view 2 left
