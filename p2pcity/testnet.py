@@ -28,6 +28,7 @@ import httpx
 
 from p2pcity.config import ConfigError, NodeConfig
 from p2pcity.home import DistrictCard, init_home, new_genesis, new_psk, with_peers
+from p2pcity.netem import Emulation
 
 DEMO_DISTRICTS = ("registry", "bank", "court", "tax", "hospital", "water", "transit")
 STATE_FILE = "testnet.json"
@@ -92,10 +93,13 @@ class NodeProcess:
 class Testnet:
     __test__ = False
 
-    def __init__(self, directory: Path, chain_id: str, nodes: list[NodeProcess]) -> None:
+    def __init__(
+        self, directory: Path, chain_id: str, nodes: list[NodeProcess], emulation: Emulation | None = None
+    ) -> None:
         self.dir = directory
         self.chain_id = chain_id
         self.nodes = nodes
+        self.emulation = emulation  # netem: namespaces + relay (partitions, delay, loss, clock skew)
 
     # --- creation ---------------------------------------------------------
 
@@ -109,20 +113,26 @@ class Testnet:
         chain_id: str = "p2pcity-testnet",
         psk: bool = True,
         config_overrides: dict[str, Any] | None = None,
+        netem: bool = False,
     ) -> Testnet:
-        """Write homes, keys and a shared genesis for ``districts`` validators (+ observers)."""
+        """Write homes, keys and a shared genesis for ``districts`` validators (+ observers).
+
+        ``netem=True`` puts every link through :mod:`p2pcity.netem` (each node in its own
+        network namespace when root, else loopback) so ``net.emulation`` can partition and shape it.
+        """
         directory = Path(directory).resolve()
         if (directory / STATE_FILE).exists():
             raise TestnetError(f"{directory} already holds a testnet; 'p2pcity testnet down' it first")
         if not 1 <= districts <= 64:
             raise TestnetError("a testnet has between 1 and 64 districts")
         directory.mkdir(parents=True, exist_ok=True)
+        emulation = Emulation.create(directory, districts + observers) if netem else None
         nodes: list[NodeProcess] = []
         cards: list[DistrictCard] = []
         for i, name in enumerate(district_names(districts + observers)):
             role = "observer" if i >= districts else "validator"
-            p2p = f"/ip4/127.0.0.1/tcp/{free_port()}"
-            api = f"127.0.0.1:{free_port()}"
+            p2p = emulation.p2p_listen(i) if emulation else f"/ip4/127.0.0.1/tcp/{free_port()}"
+            api = emulation.api_listen(i) if emulation else f"127.0.0.1:{free_port()}"
             config, card = init_home(directory / name, name, p2p_listen=p2p, api_listen=api, role=role)
             cards.append(card)
             nodes.append(
@@ -130,16 +140,20 @@ class Testnet:
             )
         genesis = new_genesis(chain_id, cards)
         key = new_psk() if psk else ""
-        peers = {n.peer_id: [n.p2p] for n in nodes}
-        for node in nodes:
+        for i, node in enumerate(nodes):
             genesis.save(node.home / "genesis.json")
             config = NodeConfig.load(node.home)
-            config = with_peers(config, {p: a for p, a in peers.items() if p != node.peer_id}, key)
+            peers = {
+                n.peer_id: [emulation.peer_address(i, j) if emulation else n.p2p]
+                for j, n in enumerate(nodes)
+                if j != i
+            }
+            config = with_peers(config, peers, key)
             if config_overrides:
                 config = _override(config, config_overrides)
             config.save()
         genesis.save(directory / "genesis.json")
-        net = cls(directory, chain_id, nodes)
+        net = cls(directory, chain_id, nodes, emulation)
         net.save()
         return net
 
@@ -156,7 +170,7 @@ class Testnet:
                 )
                 for n in raw["nodes"]
             ]
-            return cls(directory, str(raw["chain_id"]), nodes)
+            return cls(directory, str(raw["chain_id"]), nodes, Emulation.load(directory))
         except FileNotFoundError as exc:
             raise TestnetError(f"no testnet in {directory} ({STATE_FILE} not found)") from exc
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -171,6 +185,8 @@ class Testnet:
     # --- processes --------------------------------------------------------
 
     def start(self, wait: bool = True, timeout: float = 60.0) -> None:
+        if self.emulation:
+            self.emulation.up()
         for node in self.nodes:
             if not node.alive:
                 self._spawn(node)
@@ -179,13 +195,16 @@ class Testnet:
             self.wait_ready(timeout)
 
     def _spawn(self, node: NodeProcess) -> None:
+        i = self.nodes.index(node)
+        argv = [sys.executable, "-P", "-m", "p2pcity", "start", "--home", str(node.home)]
         log_path = node.home / "logs" / "stdout.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(
                 # -P: the working directory is not put on sys.path, so a folder holding a
                 # p2pcity/ checkout cannot shadow the installed package in the node process.
-                [sys.executable, "-P", "-m", "p2pcity", "start", "--home", str(node.home)],
+                (self.emulation.command(i, argv) if self.emulation else argv),
+                env=self.emulation.env(i) if self.emulation else None,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -294,6 +313,8 @@ class Testnet:
     def down(self) -> None:
         """Stop every node and forget the testnet (its homes stay for inspection)."""
         self.stop()
+        if self.emulation:
+            self.emulation.down()
         (self.dir / STATE_FILE).unlink(missing_ok=True)
 
     def __enter__(self) -> Testnet:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from p2pcity.netem import Emulation, NetemError, Shaping
+from p2pcity.netem.rules import parse_duration_ms, parse_groups, parse_loss
 from p2pcity.testnet import Testnet
 
 DIR = click.option(
@@ -41,9 +43,17 @@ def testnet() -> None:
 @DIR
 @click.option("--chain-id", default="p2pcity-testnet", show_default=True)
 @click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for every node to answer.")
-def up(districts: int, observers: int, directory: Path, chain_id: str, timeout: float) -> None:
+@click.option(
+    "--netem",
+    is_flag=True,
+    help="Route every link through the network emulator (namespaces when root), "
+    "so 'testnet partition|heal|netem' work.",
+)
+def up(districts: int, observers: int, directory: Path, chain_id: str, timeout: float, netem: bool) -> None:
     """Create and start N districts; return once every node answers."""
-    net = Testnet.create(directory, districts, observers=observers, chain_id=chain_id)
+    net = Testnet.create(directory, districts, observers=observers, chain_id=chain_id, netem=netem)
+    if net.emulation is not None and not net.emulation.airtight:
+        click.echo(f"netem: {net.emulation.layout.get('reason')}; on loopback, partitions are not airtight")
     try:
         net.start(wait=True, timeout=timeout)
     except Exception:
@@ -91,3 +101,92 @@ def down(directory: Path) -> None:
     """Stop every node of the testnet (homes are kept for inspection)."""
     Testnet.load(directory).down()
     click.echo("testnet down")
+
+
+def _emulation(directory: Path) -> Emulation:
+    emulation = Testnet.load(directory).emulation
+    if emulation is None:
+        raise click.ClickException(f"the testnet in {directory} runs without netem ('up --netem' starts one)")
+    return emulation
+
+
+@testnet.command("partition")
+@DIR
+@click.argument("groups", nargs=-1, required=True)
+def partition(directory: Path, groups: tuple[str, ...]) -> None:
+    """Cut the network into GROUPS of node indexes (0,1,2 3); a node in two groups bridges them."""
+    emulation = _emulation(directory)
+    try:
+        emulation.partition(parse_groups(list(groups), emulation.count))
+    except NetemError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"partitioned: {' | '.join(groups)}")
+
+
+@testnet.command("isolate")
+@DIR
+@click.option("--node", "node", required=True, type=int, help="Index of the node to cut off from all others.")
+def isolate(directory: Path, node: int) -> None:
+    """Cut one node off from every other node (its API stays reachable)."""
+    try:
+        _emulation(directory).isolate(node)
+    except NetemError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"isolated node {node}")
+
+
+@testnet.command("heal")
+@DIR
+def heal(directory: Path) -> None:
+    """End every partition, delay, jitter and loss."""
+    try:
+        _emulation(directory).heal()
+    except NetemError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("healed")
+
+
+@testnet.command("netem")
+@DIR
+@click.option("--node", type=int, default=None, help="Shape every link of this node (default: every node).")
+@click.option("--link", default=None, help="Shape one link instead, both directions: I-J (e.g. 1-2).")
+@click.option("--delay", default="0ms", show_default=True, help="One-way delay added, e.g. 40ms.")
+@click.option("--jitter", default="0ms", show_default=True, help="Delay varies by up to this, e.g. 10ms.")
+@click.option("--loss", default="0%", show_default=True, help="Chunks lost (resent after 200 ms), e.g. 1%.")
+@click.option("--clock-offset", default=None, help="Shift the node's clock (30s, -2s) from its next restart.")
+def netem(
+    directory: Path,
+    node: int | None,
+    link: str | None,
+    delay: str,
+    jitter: str,
+    loss: str,
+    clock_offset: str | None,
+) -> None:
+    """Add delay, jitter and loss to a node's links, one link, or all; or skew a node's clock."""
+    emulation = _emulation(directory)
+    try:
+        if clock_offset is not None:
+            if node is None:
+                raise NetemError("--clock-offset needs --node")
+            emulation.skew_clock(node, _signed_seconds(clock_offset))
+            click.echo(f"node {node}: clock offset {clock_offset} from its next restart")
+            return
+        shaping = Shaping(parse_duration_ms(delay), parse_duration_ms(jitter), parse_loss(loss))
+        pair = None
+        if link is not None:
+            try:
+                a, b = (int(x) for x in link.split("-"))
+            except ValueError as exc:
+                raise NetemError(f"--link {link!r}: expected I-J such as 1-2") from exc
+            pair = (a, b)
+        emulation.shape(shaping, node=node, link=pair)
+    except NetemError as exc:
+        raise click.ClickException(str(exc)) from exc
+    where = f"link {link}" if link else f"node {node}" if node is not None else "every node"
+    click.echo(f"{where}: delay {delay} jitter {jitter} loss {loss}")
+
+
+def _signed_seconds(text: str) -> float:
+    sign = -1.0 if text.strip().startswith("-") else 1.0
+    return sign * parse_duration_ms(text.strip().lstrip("+-")) / 1000.0

@@ -1,0 +1,55 @@
+"""Shared pieces of the chaos tests: a netem testnet and chain checkers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from p2pcity.netem.namespaces import unavailable_reason
+from p2pcity.testnet import Testnet
+
+FAST = {"consensus": {"base_timeout_ms": 1000, "empty_block_interval_ms": 300}}
+NAMESPACES_MISSING = unavailable_reason()
+
+
+def needs_namespaces() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(
+        NAMESPACES_MISSING is not None,
+        reason=f"network namespaces unavailable ({NAMESPACES_MISSING}); partitions need them",
+    )
+
+
+@pytest.fixture
+def netem_testnet(tmp_path: Path) -> Iterator[Testnet]:
+    net = Testnet.create(tmp_path / "net", 4, chain_id="chaos-city", config_overrides=FAST, netem=True)
+    try:
+        net.start(timeout=120)
+        yield net
+    finally:
+        net.down()  # stops nodes, the relay, and removes namespaces, veths and the bridge
+
+
+def block_hash(net: Testnet, i: int, height: int) -> str | None:
+    try:
+        response = httpx.get(f"{net.nodes[i].api}/blocks/{height}", timeout=5)
+    except httpx.HTTPError:
+        return None
+    return str(response.json()["hash"]) if response.status_code == 200 else None
+
+
+def height(net: Testnet, i: int) -> int:
+    h = net.heights()[i]
+    assert h is not None, f"node {i} does not answer /status"
+    return h
+
+
+def wait_until(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.3)
