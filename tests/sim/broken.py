@@ -9,8 +9,8 @@ against a stale leader, and without the lock the stale leader's fork is
 caught as a safety violation. Byzantine leaders that fork (``fork``) do the
 stale leader's work in the ordinary sweep.
 
-``PLANTED`` lists the bugs of issue 9 that the CI sweep itself must catch
-(tests/sim/test_checker.py runs each on the sweep's own seeds).
+tests/sim/test_checker.py's ``PLANTED`` names the kind and seed of the CI
+sweep that catches each one (it replays the sweep's own seeds).
 """
 
 from __future__ import annotations
