@@ -19,9 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-import anyio
 import httpx
-import trio
 
 from p2pcity.crypto.keys import Identity
 from p2pcity.types.tx import RecordPut, Transaction
@@ -283,7 +281,9 @@ class AsyncClient:
         return str((await self.post("/txs", {"tx": tx.encoded.hex()}))["hash"])
 
     async def wait_for_tx(self, tx_hash: str, timeout: float = 30.0, poll: float = 0.1) -> dict[str, Any]:
-        with trio.move_on_after(timeout):
+        import anyio  # noqa: PLC0415 - lazy: only async callers pay for it
+
+        with anyio.move_on_after(timeout):
             while True:
                 try:
                     tx = await self.tx(tx_hash)
@@ -292,7 +292,7 @@ class AsyncClient:
                 except ClientError as exc:
                     if exc.status != 404:
                         raise
-                await trio.sleep(poll)
+                await anyio.sleep(poll)
         raise ClientError(f"transaction {tx_hash[:16]} not committed within {timeout:.0f} s")
 
     async def events(
@@ -326,15 +326,19 @@ class AsyncClient:
                 failures += 1
                 if failures > retries:
                     raise ClientError(f"event stream from {self.url} lost: {exc}") from exc
+                import anyio  # noqa: PLC0415 - lazy: only async callers pay for it
+
                 await anyio.sleep(_backoff(failures))
 
     async def wait_for_height(self, height: int, timeout: float = 30.0) -> int:
-        with trio.move_on_after(timeout):
+        import anyio  # noqa: PLC0415 - lazy: only async callers pay for it
+
+        with anyio.move_on_after(timeout):
             while True:
                 h = int((await self.status())["height"])
                 if h >= height:
                     return h
-                await trio.sleep(0.1)
+                await anyio.sleep(0.1)
         raise ClientError(f"height {height} not reached within {timeout:.0f} s")
 
 

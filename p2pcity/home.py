@@ -12,7 +12,6 @@ from typing import Any
 from p2pcity.chain.genesis import Genesis
 from p2pcity.config import ApiSettings, ConfigError, NodeConfig, P2PSettings
 from p2pcity.crypto.keys import Identity
-from p2pcity.net.identity import create_key_file, peer_id_from_key_file
 from p2pcity.types.tx import District
 
 
@@ -79,6 +78,9 @@ def init_home(
     identity.save(config.identity_file, overwrite=force)
     if force and config.p2p_key_file.exists():
         config.p2p_key_file.unlink()
+    # Lazy: libp2p's key code takes about a second to import; only a new home needs it.
+    from p2pcity.net.identity import create_key_file, peer_id_from_key_file  # noqa: PLC0415
+
     create_key_file(config.p2p_key_file)
     config.save()
     card = DistrictCard(

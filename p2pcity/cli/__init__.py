@@ -7,32 +7,47 @@ non-zero exit code; tracebacks are for bugs only.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from p2pcity import __version__
-from p2pcity.cli.data import data
-from p2pcity.cli.demo import demo
 from p2pcity.cli.errors import UserError, run_guarded
-from p2pcity.cli.keys import keys
-from p2pcity.cli.node import genesis, init, start
-from p2pcity.cli.records import record
-from p2pcity.cli.testnet import testnet
+
+# name: (module, attribute, one-line help). Imported when used, so that a command that needs
+# no libp2p (``--version``, ``record get``, ``watch``, ``testnet status``) starts fast.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "bootstrap": ("bootstrap.cli", "bootstrap", "Run a bootstrap node (peer routing, no consensus role)."),
+    "data": ("p2pcity.cli.data", "data", "Share encrypted datasets: put, grant, get, revoke, audit."),
+    "demo": ("p2pcity.cli.demo", "demo", "Run the whole story on a local multi-district network."),
+    "genesis": ("p2pcity.cli.node", "genesis", "Create and inspect genesis files."),
+    "init": ("p2pcity.cli.node", "init", "Create a node home: keys, config and genesis."),
+    "keys": ("p2pcity.cli.keys", "keys", "Create and inspect identity files."),
+    "record": ("p2pcity.cli.records", "record", "Notarise documents: put and get records."),
+    "start": ("p2pcity.cli.node", "start", "Run a node from its home directory."),
+    "testnet": ("p2pcity.cli.testnet", "testnet", "Run a local multi-district testnet."),
+    "watch": ("p2pcity.cli.watch", "watch", "Follow what commits: blocks, txs, records, grants."),
+}
 
 
 class _Commands(click.Group):
-    """Our commands, plus ``bootstrap`` loaded on first use (it imports this package's errors)."""
+    """Subcommands loaded on first use (``--help`` lists them without importing them)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "bootstrap"])
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name == "bootstrap":
-            from bootstrap.cli import bootstrap  # noqa: PLC0415 - lazy: avoids an import cycle
+        if name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[name]
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
-            return bootstrap
-        return super().get_command(ctx, name)
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][2]) for name in sorted(COMMANDS)])
 
 
 @click.group(
@@ -45,10 +60,6 @@ def cli() -> None:
     Districts run nodes that agree on one ledger (HotStuff BFT over libp2p)
     and share encrypted data that stays available but invisible.
     """
-
-
-for command in (demo, keys, init, start, genesis, testnet, record, data):
-    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,10 +6,6 @@ import sys
 
 import click
 
-from p2pcity.client import ClientError
-from p2pcity.codec import DecodeError
-from p2pcity.testnet import TestnetError
-
 
 class UserError(click.ClickException):
     """A problem with what the user asked for; printed as ``error: ...``."""
@@ -20,8 +16,24 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
-# Errors from lower layers that describe bad input, not bugs: shown as one line.
-_INPUT_ERRORS: tuple[type[BaseException], ...] = (DecodeError, OSError, TestnetError, ClientError)
+# Errors from lower layers that describe bad input, not bugs: shown as one line. Named, not
+# imported: a command that never loaded a module cannot have raised its error, and importing
+# them all would make every command start as slowly as the heaviest.
+_INPUT_ERRORS = {
+    ("p2pcity.codec", "DecodeError"),
+    ("p2pcity.testnet", "TestnetError"),
+    ("p2pcity.client", "ClientError"),
+}
+
+
+def _is_input_error(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return True
+    for module, name in _INPUT_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and isinstance(exc, cls):
+            return True
+    return False
 
 
 def run_guarded(command: click.Command, argv: list[str] | None, prog_name: str = "p2pcity") -> int:
@@ -46,7 +58,9 @@ def run_guarded(command: click.Command, argv: list[str] | None, prog_name: str =
     except ValueError as exc:  # our domain errors (IdentityError, GenesisError, ...) subclass it
         click.echo(f"error: {exc}", err=True)
         return 1
-    except _INPUT_ERRORS as exc:
+    except Exception as exc:
+        if not _is_input_error(exc):
+            raise
         click.echo(f"error: {exc}", err=True)
         return 1
     return code if isinstance(code, int) else 0

@@ -30,27 +30,69 @@ Typical use::
         async for frame in frames: ...
 """
 
-from p2pcity.net.config import NetConfig
-from p2pcity.net.direct_client import ResponseFrames
-from p2pcity.net.direct_server import RequestHandler, StreamingHandler
-from p2pcity.net.errors import (
-    ConfigError,
-    MessageTooLargeError,
-    NetError,
-    NotRunningError,
-    PeerNotAllowedError,
-    PeerUnreachableError,
-    ProtocolError,
-    RemoteError,
-    RequestTimeoutError,
-)
-from p2pcity.net.gossip import GossipMessage, Validator, Verdict
-from p2pcity.net.identity import (
-    create_key_file,
-    peer_id_from_key_file,
-    peer_id_from_public_key,
-)
-from p2pcity.net.network import Network
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from p2pcity.net.config import NetConfig
+    from p2pcity.net.direct_client import ResponseFrames
+    from p2pcity.net.direct_server import RequestHandler, StreamingHandler
+    from p2pcity.net.errors import (
+        ConfigError,
+        MessageTooLargeError,
+        NetError,
+        NotRunningError,
+        PeerNotAllowedError,
+        PeerUnreachableError,
+        ProtocolError,
+        RemoteError,
+        RequestTimeoutError,
+    )
+    from p2pcity.net.gossip import GossipMessage, Validator, Verdict
+    from p2pcity.net.identity import (
+        create_key_file,
+        peer_id_from_key_file,
+        peer_id_from_public_key,
+    )
+    from p2pcity.net.network import Network
+
+# Each name's module, imported on first use (PEP 562): ``p2pcity.net.config`` or the error
+# classes are then usable without importing libp2p, which takes about a second (the CLI's
+# commands that need no network start fast; see p2pcity.cli).
+_WHERE = {
+    "NetConfig": "config",
+    "ResponseFrames": "direct_client",
+    "RequestHandler": "direct_server",
+    "StreamingHandler": "direct_server",
+    "ConfigError": "errors",
+    "MessageTooLargeError": "errors",
+    "NetError": "errors",
+    "NotRunningError": "errors",
+    "PeerNotAllowedError": "errors",
+    "PeerUnreachableError": "errors",
+    "ProtocolError": "errors",
+    "RemoteError": "errors",
+    "RequestTimeoutError": "errors",
+    "GossipMessage": "gossip",
+    "Validator": "gossip",
+    "Verdict": "gossip",
+    "create_key_file": "identity",
+    "peer_id_from_key_file": "identity",
+    "peer_id_from_public_key": "identity",
+    "Network": "network",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ConfigError",
