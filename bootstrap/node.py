@@ -129,7 +129,7 @@ class BootstrapNode:
             "%d peers admitted (%d districts), private network key %s",
             self.network.peer_id,
             genesis.chain_id,
-            genesis.hash.hex()[:16],
+            genesis.block().id.hex()[:16],
             self.namespace,
             len(self.admission.peers),
             len(self.admission.districts),

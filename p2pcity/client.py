@@ -16,19 +16,21 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
 
+from p2pcity.client_stream import MAX_RECONNECTS, backoff, event_params, parse_sse, stream_timeout
 from p2pcity.crypto.keys import Identity
 from p2pcity.types.tx import RecordPut, Transaction
 
 DEFAULT_TIMEOUT = 10.0
-# An event stream sends a keep-alive comment every 15 s; silence for longer means a dead link.
-STREAM_READ_TIMEOUT = 45.0
-# Reconnections in a row (with back-off) before an event iterator gives up.
-MAX_RECONNECTS = 8
+# Attempts of one request when the connection fails (refused, reset, timed out) or the node
+# answers 503 (catching up); a submission is safe to repeat, the node dedups by hash.
+ATTEMPTS = 4
+# How long send() waits for a node that says it is catching up before it takes a nonce from it.
+SYNC_WAIT = 30.0
 T = TypeVar("T")
 
 
@@ -105,16 +107,25 @@ class Client:
         self.close()
 
     def get(self, path: str, **params: Any) -> Any:
-        try:
-            return _result(self._http.get(path, params=params or None))
-        except httpx.HTTPError as exc:
-            raise ClientError(f"cannot reach node at {self.url}: {exc}") from exc
+        return self._retrying(lambda: self._http.get(path, params=params or None))
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        try:
-            return _result(self._http.post(path, json=body))
-        except httpx.HTTPError as exc:
-            raise ClientError(f"cannot reach node at {self.url}: {exc}") from exc
+        return self._retrying(lambda: self._http.post(path, json=body))
+
+    def _retrying(self, request: Callable[[], httpx.Response]) -> Any:
+        """The request's result; a transient failure (connection, 503) is tried again, then named."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                response = request()
+                if response.status_code != 503 or attempt == ATTEMPTS:
+                    return _result(response)
+            except httpx.TransportError as exc:
+                if attempt == ATTEMPTS:
+                    raise ClientError(f"cannot reach node at {self.url}: {exc}") from exc
+            except httpx.HTTPError as exc:
+                raise ClientError(f"cannot reach node at {self.url}: {exc}") from exc
+            time.sleep(backoff(attempt))
+        raise AssertionError("unreachable")
 
     def status(self) -> dict[str, Any]:
         result: dict[str, Any] = self.get("/status")
@@ -163,7 +174,7 @@ class Client:
         while True:
             try:
                 with self._http.stream(
-                    "GET", "/events", params=_event_params(topic, cursor, filters), timeout=_stream_timeout()
+                    "GET", "/events", params=event_params(topic, cursor, filters), timeout=stream_timeout()
                 ) as response:
                     if response.status_code >= 400:
                         response.read()
@@ -175,7 +186,7 @@ class Client:
                 failures += 1
                 if failures > retries:
                     raise ClientError(f"event stream from {self.url} lost: {exc}") from exc
-                time.sleep(_backoff(failures))
+                time.sleep(backoff(failures))
 
     def wait_for_tx(self, tx_hash: str, timeout: float = 30.0, poll: float = 0.1) -> dict[str, Any]:
         """Wait until the transaction is committed; return it with its receipt."""
@@ -185,8 +196,8 @@ class Client:
         try:
             tx = self.tx(tx_hash)
         except ClientError as exc:
-            if exc.status == 404:
-                return None
+            if exc.status == 404 or exc.status is None:
+                return None  # not there yet, or the node is unreachable for a moment: ask again
             raise
         return tx if tx["status"] == "committed" else None
 
@@ -200,12 +211,51 @@ class Client:
     def send(
         self, identity: Identity, make: Callable[[int], Transaction], wait: bool = True
     ) -> dict[str, Any]:
-        """Sign with the account's next nonce, submit, and (by default) wait for the commit."""
+        """Sign with the account's next nonce, submit, and (by default) wait for the commit.
+
+        A node that is catching up is given SYNC_WAIT seconds first (its nonce
+        would be stale). If the submission fails on the way, the node is asked
+        whether the transaction arrived all the same; every failure says
+        whether the transaction is committed, pending or unknown.
+        """
+        self._wait_until_synced()
         tx = make(self.next_nonce(identity.signer.public_key))
-        tx_hash = self.submit(tx)
+        tx_hash = tx.hash.hex()
+        try:
+            self.submit(tx)
+        except ClientError as exc:
+            if self._where(tx_hash) == "unknown":
+                message = f"{exc} (transaction {tx_hash[:16]} was not submitted)"
+                raise ClientError(message, exc.status) from exc
         if not wait:
             return {"hash": tx_hash, "status": "pending"}
-        return _committed(self.wait_for_tx(tx_hash))
+        try:
+            return _committed(self.wait_for_tx(tx_hash))
+        except ClientError as exc:
+            if "refused by the ledger" in str(exc):
+                raise
+            where = self._where(tx_hash)
+            raise ClientError(f"{exc}; transaction {tx_hash[:16]} is {where} on {self.url}") from exc
+
+    def _where(self, tx_hash: str) -> str:
+        """"committed", "pending" or "unknown" (also when the node cannot be asked)."""
+        try:
+            return str(self.tx(tx_hash)["status"])
+        except ClientError:
+            return "unknown"
+
+    def _wait_until_synced(self) -> None:
+        deadline = time.monotonic() + SYNC_WAIT
+        while True:
+            status = self.status()
+            if not status.get("syncing"):
+                return
+            if time.monotonic() > deadline:
+                raise ClientError(
+                    f"node {self.url} is still catching up (height {status.get('height')}, peers report "
+                    f"{status.get('best_peer_height')}): try again, or use another node"
+                )
+            time.sleep(0.5)
 
     def put_record(
         self,
@@ -308,7 +358,7 @@ class AsyncClient:
         while True:
             try:
                 async with self._http.stream(
-                    "GET", "/events", params=_event_params(topic, cursor, filters), timeout=_stream_timeout()
+                    "GET", "/events", params=event_params(topic, cursor, filters), timeout=stream_timeout()
                 ) as response:
                     if response.status_code >= 400:
                         await response.aread()
@@ -328,7 +378,7 @@ class AsyncClient:
                     raise ClientError(f"event stream from {self.url} lost: {exc}") from exc
                 import anyio  # noqa: PLC0415 - lazy: only async callers pay for it
 
-                await anyio.sleep(_backoff(failures))
+                await anyio.sleep(backoff(failures))
 
     async def wait_for_height(self, height: int, timeout: float = 30.0) -> int:
         import anyio  # noqa: PLC0415 - lazy: only async callers pay for it
@@ -340,34 +390,6 @@ class AsyncClient:
                     return h
                 await anyio.sleep(0.1)
         raise ClientError(f"height {height} not reached within {timeout:.0f} s")
-
-
-def parse_sse(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """The events of a Server-Sent Events text, as the JSON of their ``data`` (comments skipped)."""
-    data: list[str] = []
-    for line in lines:
-        if not line:
-            if data:
-                yield json.loads("\n".join(data))
-            data = []
-        elif line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
-        # id:, event:, retry: and ": comments" carry nothing the JSON data does not.
-
-
-def _event_params(topic: str, cursor: str | None, filters: dict[str, str | None]) -> dict[str, str]:
-    params = {"topic": topic, **{k: v for k, v in filters.items() if v is not None}}
-    if cursor is not None:
-        params["after"] = cursor
-    return params
-
-
-def _stream_timeout() -> httpx.Timeout:
-    return httpx.Timeout(DEFAULT_TIMEOUT, read=STREAM_READ_TIMEOUT)
-
-
-def _backoff(failures: int) -> float:
-    return float(min(0.2 * 2**failures, 5.0))
 
 
 def _poll(check: Callable[[], T | None], timeout: float, interval: float, what: str) -> T:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from p2pcity.net.config import PNET_SPEC, PNET_WIRES
+from p2pcity.net.config import PNET_SPEC, PNET_WIRES, parse_multiaddr, split_p2p_addr
+from p2pcity.net.errors import ConfigError as NetConfigError
 
 
 class ConfigError(ValueError):
@@ -174,11 +175,23 @@ class NodeConfig:
         return config
 
     def validate(self) -> None:
+        """Refuse now what would stop the node later (a config every node of a chain shares, too)."""
         parse_host_port(self.api.listen, "api.listen")
         if bool(self.api.tls_certfile) != bool(self.api.tls_keyfile):
             raise ConfigError("api.tls_certfile and api.tls_keyfile go together")
         if min(self.api.max_in_flight, self.api.rate_per_s, self.api.burst) < 1:
             raise ConfigError("api.max_in_flight, api.rate_per_s and api.burst must be at least 1")
+        try:
+            listen = str(parse_multiaddr(self.p2p.listen, "p2p.listen"))
+            for addr in self.p2p.announce:
+                parse_multiaddr(addr, "p2p.announce")
+            for addr in self.p2p.bootstrap:
+                split_p2p_addr(addr)
+        except NetConfigError as exc:
+            raise ConfigError(str(exc)) from exc
+        # Rule: a node listens on TCP (the only transport we enable).
+        if not re.search(r"/tcp/[0-9]+(/|$)", listen):
+            raise ConfigError(f"p2p.listen must be a TCP multiaddr (/ip4/0.0.0.0/tcp/7100), not {listen!r}")
         if self.p2p.psk and not re.fullmatch(r"[0-9a-fA-F]{64}", self.p2p.psk):
             raise ConfigError("p2p.psk must be 64 hex characters (32 bytes)")
         if self.p2p.pnet not in PNET_WIRES:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import time
 from pathlib import Path
 
 import click
 
 from p2pcity.chain.genesis import Genesis, GenesisError
 from p2pcity.cli.errors import UserError
-from p2pcity.config import NodeConfig
+from p2pcity.cli.startup import check_ports, startup_problem
+from p2pcity.config import NodeConfig, P2PSettings
 from p2pcity.home import DistrictCard, init_home, new_genesis
-from p2pcity.net.swarm_key import decode_swarm_key
 
 HOME = click.option(
     "--home",
@@ -43,7 +43,11 @@ HOME = click.option(
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="The chain's private-network key, a libp2p swarm.key file (sets p2p.psk).",
 )
-@click.option("--force", is_flag=True, help="Overwrite an existing home's keys and config.")
+@click.option("--psk", help="The chain's private-network key, 64 hex characters (sets p2p.psk).")
+@click.option("--bootstrap", multiple=True, help="Multiaddr .../p2p/<peer id> to dial first; repeatable.")
+@click.option("--announce", multiple=True, help="Multiaddr other districts reach this node at; repeatable.")
+@click.option("--force", is_flag=True, help="Rewrite an existing home's config (its keys are kept).")
+@click.option("--new-keys", is_flag=True, help="With --force: new keys (old ones go to keys.bak-<time>).")
 def init(
     home: Path,
     district: str,
@@ -53,7 +57,11 @@ def init(
     genesis_file: Path | None,
     solo: bool,
     swarm_key_file: Path | None,
+    psk: str | None,
+    bootstrap: tuple[str, ...],
+    announce: tuple[str, ...],
     force: bool,
+    new_keys: bool,
 ) -> None:
     """Create a node home: keys (0600), config.toml, and optionally the genesis.
 
@@ -62,15 +70,33 @@ def init(
     """
     if genesis_file and solo:
         raise UserError("--genesis and --solo exclude each other")
+    if new_keys and not force:
+        raise UserError("--new-keys replaces an existing home's keys: give --force too")
+    if psk and swarm_key_file:
+        raise UserError("--psk and --swarm-key exclude each other")
     if genesis_file:
         Genesis.load(genesis_file)  # validate before touching the home
-    psk = decode_swarm_key(swarm_key_file.read_bytes()) if swarm_key_file else ""
+    if swarm_key_file:
+        from p2pcity.net.swarm_key import decode_swarm_key  # noqa: PLC0415 - lazy: keeps the CLI fast
+
+        psk = decode_swarm_key(swarm_key_file.read_bytes())
+    settings = P2PSettings(psk=psk or "", bootstrap=bootstrap, announce=announce)
     config, card = init_home(
-        home, district, p2p_listen=p2p_listen, api_listen=api_listen, role=role, force=force
+        home,
+        district,
+        p2p_listen=p2p_listen,
+        api_listen=api_listen,
+        role=role,
+        force=force,
+        new_keys=new_keys,
+        p2p=settings,
     )
-    if psk:
-        config = dataclasses.replace(config, p2p=dataclasses.replace(config.p2p, psk=psk))
-        config.save()
+    data = config.data_dir
+    if force and (genesis_file or solo) and data.exists() and any(data.iterdir()):
+        # The old data belongs to the old genesis' chain; the node would refuse to start on it.
+        moved = data.rename(config.home / f"data.bak-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
+        data.mkdir()
+        click.echo(f"moved the previous chain's data to {moved}", err=True)
     if genesis_file:
         config.genesis_file.write_text(genesis_file.read_text())
     elif solo:
@@ -90,9 +116,18 @@ def start(home: Path) -> None:
     config = NodeConfig.load(home)
     if not config.genesis_file.exists():
         raise UserError(f"{config.genesis_file} is missing: get the chain's genesis from its operator")
+    problem = check_ports(config)
+    if problem is not None:
+        raise UserError(problem)
     from p2pcity.node import run_node  # noqa: PLC0415 - importing libp2p costs ~1.5 s; only start needs it
 
-    run_node(config)
+    try:
+        run_node(config)
+    except BaseException as exc:
+        problem = startup_problem(exc)
+        if problem is None:
+            raise
+        raise UserError(problem) from None
 
 
 @click.group("genesis")
@@ -135,14 +170,18 @@ def genesis_new(chain_id: str, cards: tuple[Path, ...], bootstrap: tuple[str, ..
     except (ValueError, GenesisError) as exc:
         raise UserError(str(exc)) from exc
     doc.save(out)
-    click.echo(f"genesis {doc.hash.hex()} for chain {chain_id!r}: {len(loaded)} districts -> {out}")
+    click.echo(f"genesis {doc.block().id.hex()} for chain {chain_id!r}: {len(loaded)} districts -> {out}")
 
 
 @genesis.command("show")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def genesis_show(file: Path) -> None:
-    """Validate a genesis file and print its hash and districts."""
+    """Validate a genesis file and print its genesis id and districts.
+
+    The genesis id is the genesis block's id: the ``genesis`` of every node's
+    /status, the one hash districts compare.
+    """
     doc = Genesis.load(file)
-    click.echo(f"chain {doc.chain_id}  genesis {doc.hash.hex()}")
+    click.echo(f"chain {doc.chain_id}  genesis {doc.block().id.hex()}")
     for d in doc.districts:
         click.echo(f"  {d.role:9} {d.name:16} account {d.account.hex()[:16]}  peer {d.peer_id}")

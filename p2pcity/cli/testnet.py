@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import click
 
+from p2pcity.cli.errors import UserError
 from p2pcity.netem import Emulation, NetemError, Shaping
 from p2pcity.netem.rules import parse_duration_ms, parse_groups, parse_loss
-from p2pcity.testnet import Testnet
+from p2pcity.testnet import Testnet, district_names
 
 DIR = click.option(
     "--dir",
@@ -50,7 +52,30 @@ def testnet() -> None:
     "so 'testnet partition|heal|netem' work.",
 )
 def up(districts: int, observers: int, directory: Path, chain_id: str, timeout: float, netem: bool) -> None:
-    """Create and start N districts; return once every node answers."""
+    """Create and start N districts; return once every node answers.
+
+    A stopped testnet already in DIR is replaced (its homes are removed), so
+    the tour can run again; a running one is refused.
+    """
+    if (directory / "testnet.json").exists():
+        running = [n.name for n in Testnet.load(directory).nodes if n.alive]
+        if running:
+            raise UserError(
+                f"a testnet is running in {directory} ({', '.join(running)}): "
+                f"'p2pcity testnet down --dir {directory}' first"
+            )
+    # What 'testnet down' leaves (the homes, kept for inspection) is replaced by a new testnet.
+    homes = [
+        directory / name
+        for name in district_names(64 + 16)
+        if (directory / name / "config.toml").exists()
+    ]
+    if homes:
+        for home in homes:
+            shutil.rmtree(home)
+        for name in ("testnet.json", "genesis.json"):
+            (directory / name).unlink(missing_ok=True)
+        click.echo(f"replacing the stopped testnet in {directory}", err=True)
     net = Testnet.create(directory, districts, observers=observers, chain_id=chain_id, netem=netem)
     if net.emulation is not None and not net.emulation.airtight:
         click.echo(f"netem: {net.emulation.layout.get('reason')}; on loopback, partitions are not airtight")
@@ -86,13 +111,20 @@ def status(directory: Path, as_json: bool) -> None:
         )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
-    for r in rows:
-        state = "up" if r["alive"] else "down"
-        click.echo(
-            f"{r['name']:12} {state:5} height {r['height']!s:>6}  view {r['view']!s:>6}  "
-            f"peers {r['peers']!s:>3}  {r['api']}"
-        )
+    else:
+        for r in rows:
+            state = "up" if r["height"] is not None else ("no answer" if r["alive"] else "down")
+            click.echo(
+                f"{r['name']:12} {state:9} height {_shown(r['height']):>6}  view {_shown(r['view']):>6}  "
+                f"peers {_shown(r['peers']):>3}  {r['api']}"
+            )
+    silent = [str(r["name"]) for r in rows if r["height"] is None]
+    if silent:
+        raise UserError(f"{len(silent)} of {len(rows)} nodes do not answer: {', '.join(silent)}")
+
+
+def _shown(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 @testnet.command("down")

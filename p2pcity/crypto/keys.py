@@ -188,7 +188,12 @@ class Identity:
             text = path.read_text()
         except FileNotFoundError as exc:
             raise IdentityError(f"key file {path} does not exist") from exc
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            raise IdentityError(
+                f"{path} is not a p2pcity identity file (it is binary, like a node's libp2p key "
+                f"p2p.key): give keys/identity.json or a file made by 'p2pcity keys new'"
+            ) from exc
+        except OSError as exc:
             raise IdentityError(f"cannot read key file {path}: {exc}") from exc
         try:
             obj = json.loads(text)
