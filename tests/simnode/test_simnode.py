@@ -2,7 +2,7 @@
 
 CI runs ``P2PCITY_SIMNODE_RUNS`` seeds (default 8) of every kind, the node
 kinds (``blackout``: all replicas crash at once; ``sync_restart``: a lagging
-replica syncs, then restarts) with four times as many. Every run checks
+replica syncs, then restarts) with twice as many. Every run checks
 agreement, durable-before-sent against the real store, never signing twice
 in a view, evidence never against an honest key, and liveness after GST.
 
@@ -41,7 +41,7 @@ def quiet_nodes() -> Iterator[None]:
 
 
 def runs_of(kind: str, runs: int) -> range:
-    return range(runs * 4 if kind in NODE_KINDS else runs)
+    return range(runs * 2 if kind in NODE_KINDS else runs)
 
 
 def sweep(kind: str, seeds: range, n: int = 4) -> int:
@@ -82,24 +82,28 @@ CONTROLS = [
 def test_planted_node_bugs_are_caught(
     broken: str, guard: bool, kind: str, caught_by: tuple[type[BaseException], ...]
 ) -> None:
-    """Each planted bug is caught within the CI seeds of its kind, by the named check."""
-    caught = []
+    """Each planted bug is caught within the CI seeds of its kind, by the named check.
+
+    The sweep stops at the first seed that catches it: seed 0 for each today. Over all 16
+    CI seeds (with the store guard on / off): reset_after_sync 10 / 9, forget_voted_view
+    16 / 12, persist_late 16 (and 8 of 8 network seeds), no_certified_blocks 14 (blackout).
+    """
     for seed in runs_of(kind, CI_RUNS):
         try:
             run_one(kind, 4, seed, broken, guard)
         except caught_by:
-            caught.append(seed)
-    assert caught, f"{broken} (guard {'on' if guard else 'off'}) escaped every {kind} seed"
+            return
+    pytest.fail(f"{broken} (guard {'on' if guard else 'off'}) escaped every {kind} seed")
 
 
 def test_the_node_sync_really_happens() -> None:
     """Coverage of the harness: sync_restart runs do commit through the node's sync path."""
     synced = 0
-    for seed in range(8):
+    for seed in range(4):
         sim = NodeSimulation(make_node_scenario("sync_restart", 4, seed))
         sim.run()
         synced += sim.syncs > 0
-    assert synced >= 4
+    assert synced >= 2
 
 
 @pytest.mark.soak
