@@ -6,7 +6,7 @@ names an honest key, the block time of every commit, and liveness after GST
 (see checks.py and simulator.py). CI runs ``P2PCITY_SIM_RUNS`` seeds per
 (kind, n=4) (default 100) and half as many for n = 7; the soak mode runs
 ``P2PCITY_SOAK_RUNS`` more per case (default 2000; n = 7 half as many), on
-seeds CI never touches. With the 14 kinds, 100,000+ schedules in all:
+seeds CI never touches. With the 15 kinds, 100,000+ schedules in all (15 x (4800 + 2400)):
 
     P2PCITY_SOAK_RUNS=4800 .venv/bin/pytest -m soak tests/sim
     P2PCITY_SOAK_RUNS=20000 .venv/bin/pytest -m soak tests/sim -k "twins and 7"
