@@ -75,7 +75,10 @@ class ConsensusSettings:
 @dataclass(frozen=True)
 class LogSettings:
     level: str = "info"
-    json: bool = True
+    json: bool = True  # JSON lines in logs/node.log
+    console: str = "text"  # stderr: "text" (readable) or "json" (the file's JSON lines)
+    max_bytes: int = 50 * 1024 * 1024  # rotate logs/node.log at this size
+    backups: int = 5  # rotated files kept
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,10 @@ class NodeConfig:
             raise ConfigError("consensus.max_block_txs must be between 1 and 20000")
         if self.log.level not in ("debug", "info", "warning", "error"):
             raise ConfigError("log.level must be debug, info, warning or error")
+        if self.log.console not in ("text", "json"):
+            raise ConfigError("log.console must be text or json")
+        if self.log.max_bytes < 64 * 1024 or not 1 <= self.log.backups <= 100:
+            raise ConfigError("log.max_bytes must be at least 65536 and log.backups between 1 and 100")
 
 
 def write_private(path: Path, text: str) -> None:

@@ -44,7 +44,15 @@ async def serve_node(config: NodeConfig) -> None:
     from p2pcity.node.logs import setup_logging  # noqa: PLC0415 - keep `import p2pcity.node` light
     from p2pcity.node.service import Node  # noqa: PLC0415
 
-    setup_logging(config.district, config.log.level, config.log_file, config.log.json)
+    setup_logging(
+        config.district,
+        config.log.level,
+        config.log_file,
+        config.log.json,
+        console_json=config.log.console == "json",
+        max_bytes=config.log.max_bytes,
+        backups=config.log.backups,
+    )
     node = Node(config)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:

@@ -201,6 +201,14 @@ class Node:
                 self._recent.popitem(last=False)
             self.metrics.blocks.inc()
             self.metrics.txs.inc(len(block.txs))
+            # An operator sees the chain move in the log (structured fields for the JSON lines).
+            log.info(
+                "committed height %d: %d txs, block time %s",
+                block.height,
+                len(block.txs),
+                time.strftime("%H:%M:%S", time.gmtime(block.header.timestamp_ms / 1000)),
+                extra={"height": block.height, "txs": len(block.txs), "block": block.id.hex()},
+            )
             for tx in block.txs:
                 arrived = self._arrivals.pop(tx.hash, None)
                 if arrived is not None:
