@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv demo test check lint types bench soak
+.PHONY: venv demo test check lint types bench soak chaos
 
 $(PY):
 	python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -e '.[test]'
@@ -25,6 +25,14 @@ check: lint types test
 
 soak: $(PY)
 	$(PY) -m pytest -m soak
+
+# The nemesis's long form on real processes in network namespaces (root): make chaos MINUTES=60 NODES=7
+MINUTES ?= 60
+NODES ?= 4
+SEED ?= 1
+chaos: $(PY)
+	NEMESIS_MINUTES=$(MINUTES) NEMESIS_NODES=$(NODES) NEMESIS_SEED=$(SEED) \
+		$(PY) -m pytest -m soak -s tests/chaos/test_nemesis.py
 
 bench: $(PY)
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done

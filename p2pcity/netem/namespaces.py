@@ -17,7 +17,9 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 SUBNET = "10.213"
 BRIDGE_HOST = 254
@@ -51,14 +53,44 @@ def unavailable_reason() -> str | None:
     return None
 
 
+CLAIMS = Path(tempfile.gettempdir()) / "p2pcity-netem-tags"
+
+
 def free_tag() -> int:
-    """A number k whose bridge and subnet nobody on this machine uses."""
+    """A number k whose bridge and subnet nobody on this machine uses, claimed for this testnet.
+
+    The claim (an O_EXCL file naming our pid) closes the race between two testnets created at
+    once; a claim whose process is gone and whose bridge does not exist is stale and reused.
+    """
+    CLAIMS.mkdir(exist_ok=True)
     links = _ip("-o", "link")
     addrs = _ip("-o", "addr")
     for k in range(1, 251):
-        if f"p2pbr{k}:" not in links and f"{SUBNET}.{k}." not in addrs:
-            return k
+        if f"p2pbr{k}:" in links or f"{SUBNET}.{k}." in addrs:
+            continue
+        claim = CLAIMS / str(k)
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if _claim_alive(claim):
+                continue
+            claim.unlink(missing_ok=True)
+            try:
+                fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return k
     raise NamespaceError("no free 10.213.k.0/24 subnet for a testnet bridge")
+
+
+def _claim_alive(claim: Path) -> bool:
+    try:
+        os.kill(int(claim.read_text() or "0"), 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -126,3 +158,4 @@ class Namespaces:
                     os.kill(int(pid), signal.SIGKILL)
             _ip("netns", "del", ns, check=False)
         _ip("link", "del", self.bridge, check=False)
+        (CLAIMS / str(self.tag)).unlink(missing_ok=True)

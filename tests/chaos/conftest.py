@@ -53,3 +53,25 @@ def wait_until(condition, timeout: float, what: str) -> None:  # type: ignore[no
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout:.0f} s")
         time.sleep(0.3)
+
+
+BYZANTINE_PROGRAM = Path(__file__).with_name("byzantine_node.py")
+
+
+def make_byzantine(net: Testnet, i: int, mode: str) -> None:
+    """Node ``i`` runs the byzantine wrapper from its next (re)start (test-only: swaps the argv)."""
+    emulation = net.emulation
+    assert emulation is not None, "byzantine nodes are spawned through the netem hook"
+    honest = emulation.command
+
+    def command(j: int, argv: list[str]) -> list[str]:
+        if j == i:
+            python, home = argv[0], argv[argv.index("--home") + 1]
+            argv = [python, "-P", str(BYZANTINE_PROGRAM), "--mode", mode, "--home", home]
+        return honest(j, argv)
+
+    emulation.command = command  # type: ignore[method-assign,assignment]
+
+
+def logs(net: Testnet, i: int) -> str:
+    return (net.nodes[i].home / "logs" / "stdout.log").read_text(errors="replace")

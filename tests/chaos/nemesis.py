@@ -1,0 +1,213 @@
+"""The nemesis: a seeded schedule of faults against a real netem testnet, and its checkers.
+
+One action at a time, each held for a few seconds and then healed, never more
+than f nodes faulty at once (n = 4: one). Kinds: ``kill`` (SIGKILL, restart),
+``pause`` (SIGSTOP, SIGCONT), ``isolate`` (a minority of one cut off),
+``bridge`` (two sides that only one node sees both of), ``lag`` (every link
+20 ms +- 10 ms, 1% loss), ``skew`` (one node's clock +20 s, restarted),
+``byzantine`` (one node restarted as ``byzantine_node.py --mode all``) and
+``restart_all`` (every node SIGKILLed at once, then started: a power cut).
+A client submits record transactions throughout and keeps those acknowledged
+(committed, as read back from a node).
+
+Checkers: every node has the same block hash at every height; every
+acknowledged transaction is committed on every node at the end; after each
+heal every node commits a new block within ``recovery_bound`` (else a stall);
+no traceback in any log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import statistics
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+
+from p2pcity.client import Client, ClientError
+from p2pcity.crypto.keys import Identity
+from p2pcity.netem import Shaping
+from p2pcity.testnet import Testnet
+from p2pcity.types.tx import RecordPut, Transaction
+from tests.chaos.conftest import BYZANTINE_PROGRAM, block_hash, logs
+
+KINDS = ("kill", "pause", "isolate", "bridge", "lag", "skew", "byzantine", "restart_all")
+
+
+@dataclass
+class Report:
+    seed: int
+    actions: Counter[str] = field(default_factory=Counter)
+    acknowledged: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    recovery_s: list[float] = field(default_factory=list)
+    stalls: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        rec = sorted(self.recovery_s)
+        p50 = f"{statistics.median(rec):.1f}" if rec else "-"
+        worst = f"{rec[-1]:.1f}" if rec else "-"
+        return (
+            f"seed {self.seed}: actions {dict(self.actions)}, acknowledged {len(self.acknowledged)}, "
+            f"lost {len(self.lost)}, recovery p50 {p50} s max {worst} s, stalls {len(self.stalls)}, "
+            f"violations {len(self.violations)}"
+        )
+
+
+class Load:
+    """One client, one account: submit, wait for the commit, remember it; bounded by ``stop``."""
+
+    def __init__(self, net: Testnet, report: Report, seed: int) -> None:
+        self.net, self.report = net, report
+        self.who = Identity.generate()
+        self.stop = threading.Event()
+        self._rng = random.Random(seed)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            node = self.net.nodes[self._rng.randrange(len(self.net.nodes))]
+            try:
+                with Client(node.api, timeout=5) as client:
+                    chain = client.status()["chain_id"]
+                    nonce = client.next_nonce(self.who.signer.public_key)
+                    digest = hashlib.sha256(f"nemesis-{i}".encode()).digest()
+                    body = RecordPut(f"nemesis/doc-{i}", 1, digest, 1, "text/plain", "{}")
+                    h = client.submit(Transaction.create(self.who.signer, chain, nonce, body))
+                    tx = client.wait_for_tx(h, timeout=15)
+                    if tx["receipt"]["ok"]:
+                        self.report.acknowledged.append(h)
+                    i += 1
+            except (ClientError, httpx.HTTPError, KeyError):  # a node down, or not committed yet
+                time.sleep(0.5)
+
+
+class Nemesis:
+    def __init__(self, net: Testnet, seed: int, recovery_bound: float = 90.0) -> None:
+        self.net = net
+        self.rng = random.Random(seed)
+        self.report = Report(seed)
+        self.recovery_bound = recovery_bound
+        self.n = len(net.nodes)
+        assert net.emulation is not None
+        self.emulation = net.emulation
+        self._byzantine: set[int] = set()
+        honest = self.emulation.command
+
+        planted = bool(os.environ.get("P2PCITY_PLANTED_BUG"))  # negative control: every node wrapped
+
+        def command(j: int, argv: list[str]) -> list[str]:  # the byzantine action's test-only hook
+            if j in self._byzantine or planted:
+                home = argv[argv.index("--home") + 1]
+                mode = "all" if j in self._byzantine else "honest"
+                argv = [argv[0], "-P", str(BYZANTINE_PROGRAM), "--mode", mode, "--home", home]
+            return honest(j, argv)
+
+        self.emulation.command = command  # type: ignore[method-assign,assignment]
+
+    def run(self, minutes: float | None = None, kinds: tuple[str, ...] = KINDS) -> Report:
+        """Each kind once in a seeded order (``minutes=None``), or seeded draws for ``minutes``."""
+        load = Load(self.net, self.report, self.rng.randrange(2**32))
+        load.thread.start()
+        deadline = time.monotonic() + (minutes or 0) * 60
+        order = self.rng.sample(kinds, len(kinds)) if minutes is None else []
+        try:
+            while order or (minutes is not None and time.monotonic() < deadline):
+                kind = order.pop() if order else self.rng.choice(kinds)
+                self._act(kind, self.rng.randrange(self.n), self.rng.uniform(3, 8))
+                self.report.actions[kind] += 1
+        finally:
+            load.stop.set()
+            load.thread.join(30)
+        self._check_end()
+        return self.report
+
+    # --- actions ------------------------------------------------------------
+
+    def _act(self, kind: str, target: int, hold: float) -> None:
+        net, em = self.net, self.emulation
+        if kind == "kill":
+            net.kill(target)
+            time.sleep(hold)
+            net.restart(target, timeout=120)
+        elif kind == "pause":
+            net.pause(target)
+            time.sleep(hold)
+            net.resume(target)
+        elif kind == "isolate":
+            em.isolate(target)
+            time.sleep(hold)
+            em.heal()
+        elif kind == "bridge":
+            rest = [i for i in range(self.n) if i != target]
+            side_a, side_b = rest[: len(rest) // 2 + 1], rest[len(rest) // 2 + 1 :]
+            em.partition([[*side_a, target], [target, *side_b]])
+            time.sleep(hold)
+            em.heal()
+        elif kind == "lag":
+            em.shape(Shaping(delay_ms=20, jitter_ms=10, loss=0.01))
+            time.sleep(hold)
+            em.heal()
+        elif kind == "skew":
+            em.skew_clock(target, 20)
+            net.restart(target, timeout=120)
+            time.sleep(hold)
+            em.skew_clock(target, 0)
+            net.restart(target, timeout=120)
+        elif kind == "byzantine":
+            self._byzantine = {target}
+            net.restart(target, timeout=120)
+            time.sleep(hold)
+            self._byzantine = set()
+            net.restart(target, timeout=120)
+        elif kind == "restart_all":
+            net.kill_all()
+            time.sleep(min(hold, 3))
+            net.start(timeout=120)
+        self._check_recovery(kind)
+
+    # --- checkers -----------------------------------------------------------
+
+    def _check_recovery(self, kind: str) -> None:
+        """After a heal every node commits past the highest height seen at the heal."""
+        start = time.monotonic()
+        mark = max(h or 0 for h in self.net.heights())
+        while True:
+            heights = self.net.heights()
+            if all(h is not None and h > mark for h in heights):
+                self.report.recovery_s.append(time.monotonic() - start)
+                return
+            if time.monotonic() - start > self.recovery_bound:
+                self.report.stalls.append(f"after {kind}: heights {heights}, needed > {mark}")
+                return
+            time.sleep(0.3)
+
+    def _check_end(self) -> None:
+        net, report = self.net, self.report
+        target = max(h or 0 for h in net.heights())
+        deadline = time.monotonic() + self.recovery_bound
+        while min(h or 0 for h in net.heights()) < target and time.monotonic() < deadline:
+            time.sleep(0.5)
+        top = min(h or 0 for h in net.heights())
+        for h in range(1, top + 1):
+            hashes = {block_hash(net, i, h) for i in range(self.n)}
+            if len(hashes) != 1 or None in hashes:
+                report.violations.append(f"height {h}: block hashes {hashes}")
+        for tx_hash in report.acknowledged:
+            for node in net.nodes:
+                try:
+                    status = httpx.get(f"{node.api}/txs/{tx_hash}", timeout=5).json().get("status")
+                except (httpx.HTTPError, ValueError):
+                    status = None
+                if status != "committed":
+                    report.lost.append(f"{tx_hash[:16]} on {node.name}: {status}")
+        for i in range(self.n):
+            if "Traceback" in logs(net, i):
+                report.violations.append(f"traceback in node {i}'s log")
