@@ -10,6 +10,7 @@ import click
 
 from p2pcity.cli.errors import UserError
 from p2pcity.netem import Emulation, NetemError, Shaping
+from p2pcity.netem.profiles import wan
 from p2pcity.netem.rules import parse_duration_ms, parse_groups, parse_loss
 from p2pcity.testnet import Testnet, district_names
 
@@ -186,6 +187,9 @@ def heal(directory: Path) -> None:
 @click.option("--jitter", default="0ms", show_default=True, help="Delay varies by up to this, e.g. 10ms.")
 @click.option("--loss", default="0%", show_default=True, help="Chunks lost (resent after 200 ms), e.g. 1%.")
 @click.option("--clock-offset", default=None, help="Shift the node's clock (30s, -2s) from its next restart.")
+@click.option(
+    "--wan", "wan_seed", type=int, default=None, help="WAN profile (seed): 10-50 ms RTT, 0.1-1% loss a link."
+)
 def netem(
     directory: Path,
     node: int | None,
@@ -194,10 +198,15 @@ def netem(
     jitter: str,
     loss: str,
     clock_offset: str | None,
+    wan_seed: int | None,
 ) -> None:
     """Add delay, jitter and loss to a node's links, one link, or all; or skew a node's clock."""
     emulation = _emulation(directory)
     try:
+        if wan_seed is not None:
+            emulation.apply(wan(emulation.rules, wan_seed))
+            click.echo(f"WAN profile (seed {wan_seed}) on every link")
+            return
         if clock_offset is not None:
             if node is None:
                 raise NetemError("--clock-offset needs --node")

@@ -83,3 +83,16 @@ def test_what_people_type() -> None:
     assert parse_duration_ms("250us") == 0.25 and parse_duration_ms("12") == 12
     assert parse_loss("1%") == pytest.approx(0.01) and parse_loss("0.2") == 0.2
     assert parse_groups(["0,1,2", "3"], 4) == [[0, 1, 2], [3]]
+
+
+def test_wan_profile_gives_every_link_a_city_rtt_and_loss() -> None:
+    from p2pcity.netem.profiles import wan  # noqa: PLC0415 - next to its only test
+
+    rules = wan(Rules(16), seed=3)
+    links = [(i, j) for i in range(16) for j in range(16) if i != j]
+    for i, j in links:
+        s = rules.shaping(i, j)
+        assert 10 <= 2 * s.delay_ms <= 50 and 0.001 <= s.loss <= 0.01
+        assert rules.shaping(j, i) == s  # symmetric
+    assert len({rules.shaping(i, j).delay_ms for i, j in links}) > 50  # links differ
+    assert wan(Rules(16), seed=3) == rules  # seeded
