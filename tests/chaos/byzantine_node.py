@@ -8,7 +8,8 @@ node's consensus messages leave it) instead of copying any node code:
 - ``withhold``: sends no vote, proposal, timeout or certificate (a silent validator);
 - ``double-vote``: each vote is followed by a second signed vote, same view, another block;
 - ``equivocate``: each proposal is followed by a second, signed, conflicting block for
-  the same view;
+  the same view (through the node's own gossip, whose validator refuses to send it: so
+  this attack does not reach peers today; tests/sim's split leaders cover equivocation);
 - ``replay``: every message it sends is sent again, later, many times;
 - ``garbage``: random bytes on the consensus topic and the vote stream;
 - ``oversized``: a proposal-sized message far over the gossip and frame limits;
@@ -63,7 +64,8 @@ def _forked_proposal(identity: Identity, proposal: Proposal) -> Proposal:
 def install(mode: str, identity: Identity, chain_id: str) -> None:
     honest_publish = protocols.Protocols.publish_consensus
     honest_send_vote = protocols.Protocols.send_vote
-    sent: list[tuple[str, object, object]] = []
+    published: list[object] = []
+    voted: list[tuple[bytes, Vote]] = []
 
     def pick() -> str:
         return _rng.choice(MODES) if mode == "all" else mode
@@ -85,8 +87,8 @@ def install(mode: str, identity: Identity, chain_id: str) -> None:
                 protocols.CONSENSUS_TOPIC, encode_gossip(_forked_proposal(identity, message))
             )
         if how == "replay":
-            sent.append(("publish", message, None))
-            for _, old, _ in _rng.sample(sent, min(len(sent), 8)):
+            published.append(message)
+            for old in _rng.sample(published, min(len(published), 8)):
                 await honest_publish(self, old)  # type: ignore[arg-type]
 
     async def send_vote(self: protocols.Protocols, to: bytes, vote: Vote) -> None:
@@ -108,10 +110,9 @@ def install(mode: str, identity: Identity, chain_id: str) -> None:
         if how == "double-vote":
             await honest_send_vote(self, to, _forged_vote(identity, chain_id, vote))
         if how == "replay":
-            sent.append(("vote", to, vote))
-            for kind, old_to, old_vote in _rng.sample(sent, min(len(sent), 8)):
-                if kind == "vote":
-                    await honest_send_vote(self, old_to, old_vote)  # type: ignore[arg-type]
+            voted.append((to, vote))
+            for old_to, old_vote in _rng.sample(voted, min(len(voted), 8)):
+                await honest_send_vote(self, old_to, old_vote)
 
     protocols.Protocols.publish_consensus = publish_consensus  # type: ignore[method-assign]
     protocols.Protocols.send_vote = send_vote  # type: ignore[method-assign]

@@ -75,3 +75,40 @@ def make_byzantine(net: Testnet, i: int, mode: str) -> None:
 
 def logs(net: Testnet, i: int) -> str:
     return (net.nodes[i].home / "logs" / "stdout.log").read_text(errors="replace")
+
+
+def chain_hashes(net: Testnet, i: int, top: int, page: int = 100) -> dict[int, str]:
+    """Node ``i``'s block hash at each height 1..top, a page of blocks per request."""
+    out: dict[int, str] = {}
+    after = 0
+    while after < top:
+        try:
+            response = httpx.get(
+                f"{net.nodes[i].api}/blocks", params={"after": after, "limit": page}, timeout=10
+            )
+            items = response.json()["items"] if response.status_code == 200 else []
+        except (httpx.HTTPError, ValueError, KeyError):
+            items = []
+        for item in items:
+            out[int(item["height"])] = str(item["hash"])
+        after += page
+    return out
+
+
+def account_tx_hashes(net: Testnet, i: int, account: str) -> set[str]:
+    """Every committed transaction of ``account`` on node ``i``, a page per request."""
+    out: set[str] = set()
+    cursor: str | None = None
+    for _ in range(10_000):  # bounded: 10^6 transactions
+        params: dict[str, str | int] = {"limit": 100}
+        if cursor:
+            params["after"] = cursor
+        try:
+            page = httpx.get(f"{net.nodes[i].api}/accounts/{account}/txs", params=params, timeout=10).json()
+        except (httpx.HTTPError, ValueError):
+            break
+        out |= {str(item["hash"]) for item in page.get("items", [])}
+        cursor = page.get("next")
+        if not cursor:
+            break
+    return out

@@ -34,7 +34,7 @@ from p2pcity.crypto.keys import Identity
 from p2pcity.netem import Shaping
 from p2pcity.testnet import Testnet
 from p2pcity.types.tx import RecordPut, Transaction
-from tests.chaos.conftest import BYZANTINE_PROGRAM, block_hash, logs
+from tests.chaos.conftest import BYZANTINE_PROGRAM, account_tx_hashes, chain_hashes, logs
 
 KINDS = ("kill", "pause", "isolate", "bridge", "lag", "skew", "byzantine", "restart_all")
 
@@ -114,7 +114,7 @@ class Nemesis:
 
     def run(self, minutes: float | None = None, kinds: tuple[str, ...] = KINDS) -> Report:
         """Each kind once in a seeded order (``minutes=None``), or seeded draws for ``minutes``."""
-        load = Load(self.net, self.report, self.rng.randrange(2**32))
+        load = self.load = Load(self.net, self.report, self.rng.randrange(2**32))
         load.thread.start()
         deadline = time.monotonic() + (minutes or 0) * 60
         order = self.rng.sample(kinds, len(kinds)) if minutes is None else []
@@ -196,18 +196,15 @@ class Nemesis:
         while min(h or 0 for h in net.heights()) < target and time.monotonic() < deadline:
             time.sleep(0.5)
         top = min(h or 0 for h in net.heights())
+        chains = [chain_hashes(net, i, top) for i in range(self.n)]
         for h in range(1, top + 1):
-            hashes = {block_hash(net, i, h) for i in range(self.n)}
+            hashes = {chain.get(h) for chain in chains}
             if len(hashes) != 1 or None in hashes:
                 report.violations.append(f"height {h}: block hashes {hashes}")
-        for tx_hash in report.acknowledged:
-            for node in net.nodes:
-                try:
-                    status = httpx.get(f"{node.api}/txs/{tx_hash}", timeout=5).json().get("status")
-                except (httpx.HTTPError, ValueError):
-                    status = None
-                if status != "committed":
-                    report.lost.append(f"{tx_hash[:16]} on {node.name}: {status}")
+        account = self.load.who.signer.public_key.hex()
+        for i, node in enumerate(net.nodes):
+            committed = account_tx_hashes(net, i, account)
+            report.lost += [f"{h[:16]} not on {node.name}" for h in report.acknowledged if h not in committed]
         for i in range(self.n):
             if "Traceback" in logs(net, i):
                 report.violations.append(f"traceback in node {i}'s log")

@@ -19,7 +19,9 @@ from p2pcity.netem.emulation import faketime_library
 from p2pcity.testnet import Testnet
 from tests.chaos.conftest import FAST, block_hash, height, needs_namespaces, wait_until
 
+# ~4-5 min on a loaded 2-core machine: kept out of CI (run: pytest -m soak tests/chaos)
 pytestmark = [
+    pytest.mark.soak,
     pytest.mark.slow,
     needs_namespaces(),
     pytest.mark.skipif(faketime_library() is None, reason="no libfaketime (apt-get install libfaketime)"),

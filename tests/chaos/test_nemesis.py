@@ -41,6 +41,7 @@ def _run(tmp_path: Path, nodes: int, seed: int, minutes: float | None) -> None:
     assert report.acknowledged, "the client never got a transaction committed"
 
 
+@pytest.mark.soak  # over 10 min on the loaded CI machine, not the ~3 min CI allows (issue 15 note)
 def test_nemesis_short(tmp_path: Path) -> None:
     _run(tmp_path, 4, int(os.environ.get("NEMESIS_SEED", "15")), None)
 
