@@ -38,7 +38,7 @@ def votes_per_second(path: Path, blocks: list[Block], with_blocks: bool) -> floa
     with Store.open(path, chain_id=CHAIN_ID) as store:
         start = time.perf_counter()
         for block in blocks:
-            qc = QuorumCert(block.view - 1, block.parent_id, block.height - 1, ())
+            qc = QuorumCert(0, block.view - 1, block.parent_id, block.height - 1, ())
             state = SafetyState(block.view, 0, qc, qc)
             store.save_safety(state, [block] if with_blocks else ())
         return len(blocks) / (time.perf_counter() - start)
