@@ -26,6 +26,7 @@ from p2pcity.chain.executor import account_nonce
 from p2pcity.crypto.hashing import verify_merkle_proof
 from p2pcity.mempool import MempoolFull
 from p2pcity.types.tx import Transaction, TxError
+from p2pcity.web import add_console_routes
 
 HexHash = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$", description="32 bytes, hex")]
 Height = Annotated[int, Path(ge=0, le=2**63 - 1)]
@@ -113,6 +114,7 @@ def create_app(node: NodeHandle) -> FastAPI:
     _tx_routes(app, node)
     add_list_routes(app, node)
     add_event_routes(app, node)
+    add_console_routes(app)
     _ledger_routes(app, node)
     return app
 
