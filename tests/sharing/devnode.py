@@ -43,13 +43,27 @@ class DevNode:
 
     def status(self) -> dict[str, Any]:
         height = len(self.world.chain.blocks) - 1
+        head = self.world.chain.blocks[height]
+        # Every field of the API's typed Status: the route validates what a node returns.
         return {
             "chain_id": CHAIN,
-            "height": height,
-            "view": height,
-            "peers": 0,
             "district": "district-0",
             "node_id": self.node_id,
+            "account": "00" * 32,
+            "role": "validator",
+            "height": height,
+            "block": head.id.hex(),
+            "block_time_ms": head.header.timestamp_ms,
+            "last_commit_age_s": None,
+            "syncing": False,
+            "best_peer_height": height,
+            "view": height,
+            "peers": 0,
+            "validators": 4,
+            "mempool": 0,
+            "genesis": self.world.chain.blocks[0].id.hex(),
+            "evidence": 0,
+            "version": "dev",
         }
 
     def committed_state(self) -> StateView:
