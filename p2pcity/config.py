@@ -56,6 +56,12 @@ class ApiSettings:
     # TLS for the API (PEM files, served by hypercorn); both or neither.
     tls_certfile: str = ""
     tls_keyfile: str = ""
+    # Uploads (p2pcity.sharing.uploads): bytes not yet named by a committed dataset that one
+    # account, and all accounts together, may hold here; how long such a blob or a partial
+    # upload is kept before it is collected.
+    upload_quota_account: int = 8 << 30
+    upload_quota_node: int = 64 << 30
+    upload_ttl_s: int = 24 * 3600
     # What one client address may cost: requests at once, requests per second, burst.
     max_in_flight: int = 64
     rate_per_s: int = 500
@@ -182,8 +188,21 @@ class NodeConfig:
         parse_host_port(self.api.listen, "api.listen")
         if bool(self.api.tls_certfile) != bool(self.api.tls_keyfile):
             raise ConfigError("api.tls_certfile and api.tls_keyfile go together")
-        if min(self.api.max_in_flight, self.api.rate_per_s, self.api.burst) < 1:
-            raise ConfigError("api.max_in_flight, api.rate_per_s and api.burst must be at least 1")
+        a = self.api
+        if (
+            min(
+                a.max_in_flight,
+                a.rate_per_s,
+                a.burst,
+                a.upload_ttl_s,
+                a.upload_quota_account,
+                a.upload_quota_node,
+            )
+            < 1
+        ):
+            raise ConfigError(
+                "api.max_in_flight, rate_per_s, burst, upload_ttl_s and the quotas must be at least 1"
+            )
         try:
             listen = str(parse_multiaddr(self.p2p.listen, "p2p.listen"))
             for addr in self.p2p.announce:

@@ -46,7 +46,9 @@ from p2pcity.node.recovery import recover_core
 from p2pcity.node.replica import Replica, SyncedBlocks
 from p2pcity.node.sync import Syncer, final_synced, is_syncing
 from p2pcity.sharing.api_routes import add_sharing_routes
+from p2pcity.sharing.replication import Replicator
 from p2pcity.sharing.service import SharingService
+from p2pcity.sharing.uploads import Quotas, UploadGate
 from p2pcity.store import Store, StoreError
 from p2pcity.types.block import Block, QuorumCert
 from p2pcity.types.consensus import Evidence
@@ -68,6 +70,9 @@ class Node:
         self.metrics = Metrics()
         self.evidence: list[Evidence] = []
         self.store = Store.open(config.data_dir, chain_id=self.chain_id)
+        api = config.api
+        quotas = Quotas(api.upload_quota_account, api.upload_quota_node, api.upload_ttl_s * 1000)
+        self.uploads = UploadGate(self.store.blobs, self.chain_id, quotas)
         try:
             self._init_store()
             self.mempool = Mempool(self.chain_id, lambda account: account_nonce(self.store, account))
@@ -115,6 +120,10 @@ class Node:
             self.sharing = SharingService(
                 self.network, self.store, self.identity, self.chain_id, self.committed_state
             )
+            self.replicator = Replicator(
+                self.account, self.committed_state, self.store.has_blob, self.sharing.fetch_blob
+            )
+            self.ledger.on_commit.append(self.replicator.on_commit)
         except BaseException:
             self.store.close()
             raise
@@ -323,6 +332,8 @@ class Node:
                 await nursery.start(self.protocols.run)
                 await nursery.start(self.driver.run)
                 nursery.start_soon(self.syncer.run)
+                nursery.start_soon(self.uploads.run_collector, self.committed_state)
+                nursery.start_soon(self.replicator.run)
                 await nursery.start(self._serve_api)
                 log.info(
                     "node %s (%s) of chain %s at height %d; API on http://%s",
@@ -352,6 +363,6 @@ class Node:
         if self.config.api.tls_certfile:
             config.certfile, config.keyfile = self.config.api.tls_certfile, self.config.api.tls_keyfile
         app = create_app(self)
-        add_sharing_routes(app, self.sharing)
+        add_sharing_routes(app, self.sharing, self.uploads)
         limited = Limits(app, policy_for(self.config.api, self.sharing.max_blob_size))
         await serve(limited, config, shutdown_trigger=trio.sleep_forever, task_status=task_status)  # type: ignore[arg-type]

@@ -50,6 +50,7 @@ from p2pcity.sharing.grantee import CfragVerifier
 from p2pcity.sharing.messages import ReencryptRequest, Refusal
 from p2pcity.sharing.proxy import Refused, check_request
 from p2pcity.sharing.proxy_protocol import CfragCheck, Collected, proxies_of
+from p2pcity.sharing.uploads import TICKET_HEADER, QuotaError, TicketError, UploadGate
 from p2pcity.store import MAX_CHUNK, BlobHashError, BlobWriter, StoreError
 
 READ_CHUNK = 256 * 1024
@@ -151,14 +152,15 @@ async def _write_all(writer: BlobWriter, data: bytearray) -> None:
     await anyio.to_thread.run_sync(run)
 
 
-def add_sharing_routes(app: FastAPI, handle: SharingHandle) -> None:
-    _upload_route(app, handle)
+def add_sharing_routes(app: FastAPI, handle: SharingHandle, uploads: UploadGate | None = None) -> None:
+    """``uploads`` None (a dev node in tests) admits any upload; a node passes its gate."""
+    _upload_route(app, handle, uploads)
     _blob_routes(app, handle)
     _entry_routes(app, handle)
     _reencrypt_route(app, handle)
 
 
-def _upload_route(app: FastAPI, handle: SharingHandle) -> None:
+def _upload_route(app: FastAPI, handle: SharingHandle, uploads: UploadGate | None) -> None:
     @app.put("/blobs/{blob_hash}", status_code=201, summary="Upload an encrypted blob (streamed, resumable)")
     async def put_blob(
         blob_hash: str, request: Request, offset: OffsetQuery = 0, size: OffsetQuery | None = None
@@ -172,6 +174,16 @@ def _upload_route(app: FastAPI, handle: SharingHandle) -> None:
         limit = handle.max_blob_size if size is None else size
         if limit > handle.max_blob_size:
             return _error(413, f"blobs on this node are at most {handle.max_blob_size} bytes")
+        if uploads is not None:
+            if size is None:
+                return _error(400, "an upload declares its size (?size=), the size its ticket signs")
+            ticket = request.headers.get(TICKET_HEADER)
+            try:
+                uploads.admit(ticket, digest, size, handle.committed_state())
+            except TicketError as exc:
+                return _error(401 if not ticket else 403, str(exc))
+            except QuotaError as exc:
+                return _error(413, str(exc))
         try:
             writer = await anyio.to_thread.run_sync(lambda: blobs.blob_writer(digest, max_size=limit))
         except StoreError as exc:

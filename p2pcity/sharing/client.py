@@ -33,8 +33,10 @@ from p2pcity.sharing.grantee import recover_data_key
 from p2pcity.sharing.grants import build_grant, default_threshold
 from p2pcity.sharing.http_blobs import Progress, download, upload_blob
 from p2pcity.sharing.messages import ReencryptRequest
+from p2pcity.sharing.uploads import sign_ticket
 from p2pcity.types.tx import AccessGrant, AccessRequest, AccessRevoke, Transaction
 
+TICKET_LIFETIME_MS = 6 * 3600 * 1000  # an upload ticket outlives a slow upload's retries
 _RETRYABLE = {"not-committed", "timeout", "unreachable"}
 
 
@@ -116,10 +118,15 @@ def put_data(
         sealed_path = Path(tmp) / "blob"
         with open(path, "rb") as src, open(sealed_path, "wb") as dst:
             sealed = encrypt_file(src, dst, data_key, chunk_size)
-        holder = upload_blob(client, sealed_path, sealed.ciphertext_hash, sealed.size, progress=progress)
+        chain_id = _chain_id(client)
+        expires_ms = int(time.time() * 1000) + TICKET_LIFETIME_MS
+        ticket = sign_ticket(identity.signer, chain_id, sealed.ciphertext_hash, sealed.size, expires_ms)
+        holder = upload_blob(
+            client, sealed_path, sealed.ciphertext_hash, sealed.size, progress=progress, ticket=ticket
+        )
     body = dataset_body(
         identity,
-        _chain_id(client),
+        chain_id,
         data_key,
         sealed.ciphertext_hash,
         sealed.size,

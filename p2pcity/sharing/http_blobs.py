@@ -17,6 +17,7 @@ import httpx
 from p2pcity.chain.entries import DatasetEntry
 from p2pcity.client import Client, ClientError
 from p2pcity.sharing.grantee import open_dataset
+from p2pcity.sharing.uploads import TICKET_HEADER
 
 UPLOAD_PIECE = 256 * 1024
 # (bytes done, bytes in all): called as a transfer advances, e.g. to draw a progress bar.
@@ -46,8 +47,13 @@ def upload_blob(
     size: int,
     attempts: int = 5,
     progress: Progress | None = None,
+    ticket: str | None = None,
 ) -> str:
-    """Upload (or resume uploading) a blob; returns the peer id of the node now holding it."""
+    """Upload (or resume uploading) a blob; returns the peer id of the node now holding it.
+
+    ``ticket`` is the ``Upload-Ticket`` (``sharing.uploads.sign_ticket``) a node asks for.
+    """
+    headers = {TICKET_HEADER: ticket} if ticket else {}
     url = f"/blobs/{blob_hash.hex()}"
     last = ""
     with _http(client) as http:
@@ -59,7 +65,9 @@ def upload_blob(
                     fh.seek(offset)
                     # A stored blob takes no body: the node answers with its holder at once.
                     content = b"" if head.status_code == 200 else _pieces(fh, offset, size, progress)
-                    reply = http.put(url, params={"offset": offset, "size": size}, content=content)
+                    reply = http.put(
+                        url, params={"offset": offset, "size": size}, content=content, headers=headers
+                    )
             except httpx.TransportError as exc:
                 last = f"connection lost ({exc}); resuming"
                 continue

@@ -134,6 +134,11 @@ class BlobStore:
             self._release(name)
             raise
 
+    def writing(self) -> set[str]:
+        """Names of the partial files an open writer is appending to (not to be collected)."""
+        with self._lock:
+            return set(self._writing)
+
     def _release(self, name: str) -> None:
         with self._lock:
             self._writing.discard(name)
