@@ -32,6 +32,8 @@ HexHash = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$", description="32 byte
 Height = Annotated[int, Path(ge=0, le=2**63 - 1)]
 MAX_TX_HEX = 2 * 256 * 1024
 MAX_BATCH = 1000
+# What a node that is catching up tells a writer to wait: about one sync survey.
+SYNC_RETRY_AFTER_S = 2
 
 
 class SubmitTx(BaseModel):
@@ -57,6 +59,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Error},
     422: {"model": Error},
 }
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    503: {"model": Error, "description": "the node is catching up; retry after Retry-After seconds"},
+}
 
 
 def create_app(node: NodeHandle) -> FastAPI:
@@ -70,7 +75,7 @@ def create_app(node: NodeHandle) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -122,8 +127,26 @@ def create_app(node: NodeHandle) -> FastAPI:
 def _tx_routes(app: FastAPI, node: NodeHandle) -> None:
     """Submitting transactions and following them to their commit."""
 
-    @app.post("/txs", status_code=202, summary="Submit a signed transaction", response_model=models.Submitted)
+    def refuse_while_syncing() -> None:
+        # Rule: a node that is catching up cannot judge a transaction (its nonces and state are
+        # old), so it refuses writes until it has caught up (the client retries after the wait).
+        if node.syncing():
+            raise HTTPException(
+                503,
+                f"this node is catching up (committed height {node.committed_height()}); "
+                f"retry in {SYNC_RETRY_AFTER_S} s or submit to another node",
+                headers={"Retry-After": str(SYNC_RETRY_AFTER_S)},
+            )
+
+    @app.post(
+        "/txs",
+        status_code=202,
+        summary="Submit a signed transaction",
+        response_model=models.Submitted,
+        responses=WRITE_ERRORS,
+    )
     async def submit(body: SubmitTx) -> dict[str, Any]:
+        refuse_while_syncing()
         try:
             tx = Transaction.decode(bytes.fromhex(body.tx))
             outcome = node.submit(tx)
@@ -138,8 +161,10 @@ def _tx_routes(app: FastAPI, node: NodeHandle) -> None:
         status_code=202,
         summary="Submit many signed transactions at once",
         response_model=models.BatchSubmitted,
+        responses=WRITE_ERRORS,
     )
     async def submit_batch(body: SubmitBatch) -> dict[str, Any]:
+        refuse_while_syncing()
         results: list[dict[str, Any]] = []
         for raw in body.txs:
             try:

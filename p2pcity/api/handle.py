@@ -37,6 +37,10 @@ class NodeHandle(Protocol):
         """Admit to the mempool and gossip; return "added" or "duplicate"; raise TxError/MempoolFull."""
         ...
 
+    def syncing(self) -> bool:
+        """Whether the node is catching up (``p2pcity.node.sync.is_syncing``, the one rule)."""
+        ...
+
     def next_nonce(self, account: bytes) -> int:
         """The nonce a new transaction from ``account`` should carry (after its pending ones)."""
         ...

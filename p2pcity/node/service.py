@@ -251,10 +251,14 @@ class Node:
             "mempool": len(self.mempool),
             "genesis": self.genesis_id.hex(),
             "evidence": len(self.evidence),
-            "syncing": is_syncing(height, self.syncer.best_peer_height, time.monotonic() - self._started),
+            "syncing": self.syncing(),
             "best_peer_height": self.syncer.best_peer_height,
             "version": __version__,
         }
+
+    def syncing(self) -> bool:
+        height = self.store.last_height() or 0
+        return is_syncing(height, self.syncer.best_peer_height, time.monotonic() - self._started)
 
     def committed_state(self) -> StateView:
         return self.store
