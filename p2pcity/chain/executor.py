@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 
 from p2pcity.chain.entries import Receipt
 from p2pcity.chain.handlers import HANDLERS, Rejected, TxContext
-from p2pcity.chain.state import Overlay, StateView, next_state_root, nonce_key, receipt_key
+from p2pcity.chain.state import (
+    Overlay,
+    StateRootError,
+    StateView,
+    next_state_root,
+    nonce_key,
+    receipt_key,
+)
+from p2pcity.chain.tree import TreeError
 from p2pcity.codec import encode
 from p2pcity.types.block import Block
 from p2pcity.types.tx import Transaction, TxError
@@ -98,7 +106,11 @@ def execute(
         receipt = _run(state, TxContext(tx, height, index, timestamp_ms))
         state.put(receipt_key(tx.hash), encode(receipt))
         receipts.append(receipt)
-    return Execution(state.writes, next_state_root(parent_root, state.writes), receipts)
+    try:
+        root, tree_writes = next_state_root(base, parent_root, height, state.writes)
+    except (StateRootError, TreeError) as exc:
+        raise BlockError(str(exc)) from exc
+    return Execution({**state.writes, **tree_writes}, root, receipts)
 
 
 def select(

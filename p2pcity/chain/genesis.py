@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from p2pcity.chain.entries import DistrictEntry, ValidatorSet
-from p2pcity.chain.state import VALIDATOR_SET, MemoryState, district_key, next_state_root
+from p2pcity.chain.state import VALIDATOR_SET, MemoryState, district_key, genesis_roots
 from p2pcity.codec import U64, MaxLen, Name, encode
 from p2pcity.crypto.hashing import EMPTY_ROOT, sha256
 from p2pcity.crypto.keys import PRE_PUBLIC_KEY_SIZE, PUBLIC_KEY_SIZE
@@ -66,6 +66,12 @@ class Genesis:
         )
 
     def state_writes(self) -> dict[bytes, bytes | None]:
+        """The genesis state: the founding districts, the validator set and their state tree."""
+        writes = self._ledger_writes()
+        _, tree_writes = genesis_roots(self.hash, writes)
+        return {**writes, **tree_writes}
+
+    def _ledger_writes(self) -> dict[bytes, bytes | None]:
         writes: dict[bytes, bytes | None] = {
             VALIDATOR_SET: encode(ValidatorSet(0, self.validators)),
         }
@@ -91,7 +97,7 @@ class Genesis:
             timestamp_ms=self.genesis_time_ms,
             tx_root=EMPTY_ROOT,
             tx_count=0,
-            state_root=next_state_root(self.hash, self.state_writes()),
+            state_root=genesis_roots(self.hash, self._ledger_writes())[0],
         )
         return Block(header, (), bytes(64))
 

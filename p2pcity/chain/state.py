@@ -17,11 +17,19 @@ Key layout (all keys are bytes; ``||`` is concatenation):
 ``x/`` || tx hash           the receipt of a committed transaction
 ==========================  ===============================================
 
-The state root chains the write sets: ``root(h) = H(root(h-1), H(sorted
-writes of h))``. Two nodes agree on it exactly when they applied the same
-writes in the same blocks. It proves the whole history cheaply; it does not
-give per-key proofs (that would need a Merkle state tree, which costs far more
-per write in Python), and transactions are proven by the header's tx_root.
+Tree keys (prefix ``0x00``, :mod:`p2pcity.chain.tree`) hold the authenticated
+state tree itself.
+
+The header's state root is ``state_root(tree_root, aux_root)``
+(:mod:`p2pcity.chain.proof`). Every ledger key above is in the tree, so a
+client can check any of them against a certified header, present or absent,
+except the receipts (``x/``, :data:`UNTREED_PREFIXES`): one per transaction,
+they would add a tree path per transaction (a third of the tree's writes) for
+what the header's ``tx_root`` and re-execution prove already. They stay bound
+by the aux chain, ``aux(h) = H(aux(h-1), H(sorted receipt writes of h))``, so
+two nodes that disagree on a receipt still disagree on the root. The derived
+indexes (``dk/``, ``dc/``, ``db/``) stay in the tree: they are written once
+per dataset, and they decide which transactions are valid.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
+from p2pcity.chain import proof, tree
 from p2pcity.crypto.hashing import sha256, tagged_hash
 
 
@@ -92,9 +101,49 @@ class Overlay:
         self.writes[key] = value
 
 
-def next_state_root(previous: bytes, writes: Mapping[bytes, bytes | None]) -> bytes:
-    digest = sha256(b"".join(_write_record(k, writes[k]) for k in sorted(writes)))
-    return tagged_hash(b"p2pcity/state/v1", previous, digest)
+UNTREED_PREFIXES = (b"x/",)
+_AUX_TAG = b"p2pcity/aux/v1"
+
+
+class StateRootError(RuntimeError):
+    """The parent's state has no tree roots matching its header (a corrupt or foreign state)."""
+
+
+def in_tree(key: bytes) -> bool:
+    """True for a ledger key the state tree holds (not a receipt, not the tree's own storage)."""
+    return not key.startswith(UNTREED_PREFIXES) and not key.startswith(tree.TREE_PREFIX)
+
+
+def next_aux_root(previous: bytes, writes: Mapping[bytes, bytes | None]) -> bytes:
+    """The aux chain over the writes kept out of the tree."""
+    untreed = sorted(k for k in writes if k.startswith(UNTREED_PREFIXES))
+    digest = sha256(b"".join(_write_record(k, writes[k]) for k in untreed))
+    return tagged_hash(_AUX_TAG, previous, digest)
+
+
+def genesis_roots(
+    genesis_hash: bytes, writes: Mapping[bytes, bytes | None]
+) -> tuple[bytes, dict[bytes, bytes | None]]:
+    """The genesis state root and the tree writes of the genesis state ``writes``."""
+    aux = next_aux_root(genesis_hash, writes)
+    changes = {k: v for k, v in writes.items() if in_tree(k)}
+    roots, tree_writes = tree.apply(MemoryState(), None, 0, changes, aux)
+    return proof.state_root(roots.tree_root, roots.aux_root), tree_writes
+
+
+def next_state_root(
+    base: StateView, parent_root: bytes, height: int, writes: Mapping[bytes, bytes | None]
+) -> tuple[bytes, dict[bytes, bytes | None]]:
+    """The state root after ``writes`` at ``height`` on ``base`` (the state of ``parent_root``),
+    and the tree writes that go with them."""
+    parent = tree.read_roots(base, height - 1)
+    # Rule: the state we build on is the one the parent header certifies.
+    if parent is None or proof.state_root(parent.tree_root, parent.aux_root) != parent_root:
+        raise StateRootError(f"the state below height {height} does not match its header's state root")
+    aux = next_aux_root(parent.aux_root, writes)
+    changes = {k: v for k, v in writes.items() if in_tree(k)}
+    roots, tree_writes = tree.apply(base, parent, height, changes, aux)
+    return proof.state_root(roots.tree_root, roots.aux_root), tree_writes
 
 
 def _write_record(key: bytes, value: bytes | None) -> bytes:

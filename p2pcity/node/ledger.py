@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from p2pcity.chain import tree
 from p2pcity.chain.executor import BlockError, Execution, check_block, execute, select
 from p2pcity.chain.state import Overlay, StateView
 from p2pcity.consensus.block_time import proposal_time
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 # 9.6 MB block that no lagging validator could fetch and that GET /blocks/{h} could not serve.
 BLOCK_TX_BYTES = 2 * 1024 * 1024
 BLOCK_MAX_TXS = 10_000
+# Heights below the head whose state stays provable (p2pcity.chain.tree); older tree nodes are
+# pruned in each commit's batch. At the 1 s empty-block interval, about 17 minutes of history:
+# enough for a proof read at one height to be served while the node commits later ones.
+KEEP_STATE_VERSIONS = 1000
 
 
 def over_budget(txs: Sequence[Transaction]) -> str | None:
@@ -72,8 +77,10 @@ class Ledger:
         chain_id: str,
         mempool: Mempool,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        keep_versions: int = KEEP_STATE_VERSIONS,
     ) -> None:
         self.store = store
+        self.keep_versions = keep_versions
         self.chain_id = chain_id
         self.mempool = mempool
         self.clock_ms = clock_ms
@@ -192,7 +199,11 @@ class Ledger:
                 raise BlockError("committed head block is missing from the store")
             self.execute(block, parent)
             executed = self._executed[block.id]
-        self.store.commit_block(block, qc, executed.result.writes, block.header.state_root)
+        writes = executed.result.writes
+        prune = tree.prune_writes(self.store, block.height, self.keep_versions)
+        if prune:
+            writes = {**writes, **prune}
+        self.store.commit_block(block, qc, writes, block.header.state_root)
         self.mempool.remove_committed(block.txs)
         del self._executed[block.id]
         # Children read through the committed overlay; point them at the store instead.
