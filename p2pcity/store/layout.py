@@ -50,7 +50,8 @@ import struct
 
 import rocksdict
 
-FORMAT = b"p2pcity-store/1"
+# 2: the state root became the state tree's (p2pcity.chain.tree); a /1 store cannot extend its chain.
+FORMAT = b"p2pcity-store/2"
 
 DB_DIR = "db"
 BLOB_DIR = "blobs"
