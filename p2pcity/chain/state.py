@@ -23,9 +23,11 @@ state tree itself.
 The header's state root is ``state_root(tree_root, aux_root)``
 (:mod:`p2pcity.chain.proof`). Every ledger key above is in the tree, so a
 client can check any of them against a certified header, present or absent,
-except the receipts (``x/``, :data:`UNTREED_PREFIXES`): one per transaction,
-they would add a tree path per transaction (a third of the tree's writes) for
-what the header's ``tx_root`` and re-execution prove already. They stay bound
+except the receipts (``x/``) and the record history (``rv/``),
+:data:`UNTREED_PREFIXES`: one per transaction each, they would add two tree
+paths per transaction (half the tree's writes) for what the header's
+``tx_root`` proves already (a record version is written once, by the
+transaction that put it; ``r/`` proves which version is the latest). They stay bound
 by the aux chain, ``aux(h) = H(aux(h-1), H(sorted receipt writes of h))``, so
 two nodes that disagree on a receipt still disagree on the root. The derived
 indexes (``dk/``, ``dc/``, ``db/``) stay in the tree: they are written once
@@ -101,7 +103,7 @@ class Overlay:
         self.writes[key] = value
 
 
-UNTREED_PREFIXES = (b"x/",)
+UNTREED_PREFIXES = (b"x/", b"rv/")
 _AUX_TAG = b"p2pcity/aux/v1"
 
 

@@ -18,8 +18,8 @@ Keys (``u64``/``u16`` big-endian):
                                        u64 version
 ``0x00 'h'`` height                    the roots after that height: u64 tree
                                        version, tree root, aux root
-``0x00 's'`` version node key          a node no longer reachable from version
-                                       ``version`` on (the prune list)
+``0x00 's'`` version                   the keys of the nodes no longer reachable
+                                       from ``version`` on (the prune list)
 =====================================  =========================================
 
 Pruning (:func:`prune_writes`) deletes what only versions older than the
@@ -28,7 +28,7 @@ retained depth reach; it is the node's choice, outside the state root.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +48,7 @@ _NODE = b"\x00t"
 _ROOTS = b"\x00h"
 _STALE = b"\x00s"
 _EMPTY, _LEAFKIND, _INTERNALKIND = 0, 1, 2
+_NODE_KEY_SIZE = 2 + 8 + 2 + 32
 
 
 class TreeError(RuntimeError):
@@ -56,10 +57,6 @@ class TreeError(RuntimeError):
 
 class _Reader(Protocol):
     def state_get(self, key: bytes) -> bytes | None: ...
-
-
-class _Scanner(_Reader, Protocol):
-    def state_iter(self, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +156,13 @@ class _Update:
         self.view = view
         self.version = version
         self.writes: dict[bytes, bytes | None] = {}
+        self.retired: list[bytes] = []
 
     def retire(self, key: bytes) -> None:
         if key in self.writes:  # written earlier in this very batch (a leaf moved up twice)
             del self.writes[key]
         else:
-            self.writes[_STALE + self.version.to_bytes(8, "big") + key] = b""
+            self.retired.append(key)
 
     def leaf(self, depth: int, prefix: int, k_hash: bytes, v_hash: bytes) -> Ref:
         self.writes[node_key(self.version, depth, prefix)] = b"\x00" + k_hash + v_hash
@@ -276,6 +274,8 @@ def apply(
     else:
         roots = Roots(version, _hash_of(new), aux_root)
     update.writes[roots_key(version)] = _pack_roots(roots)
+    if update.retired:
+        update.writes[_STALE + version.to_bytes(8, "big")] = b"".join(update.retired)
     return roots, update.writes
 
 
@@ -299,28 +299,21 @@ def prove(view: _Reader, roots: Roots, key: bytes) -> StateProof:
     return StateProof(b"", b"", tuple(siblings))
 
 
-def prune_writes(view: _Scanner, height: int, keep: int) -> dict[bytes, None]:
+def prune_writes(view: _Reader, height: int, keep: int) -> dict[bytes, None]:
     """Deletes, for the commit of ``height``, of what only versions before ``height - keep`` reach.
 
     Versions ``height - keep`` .. ``height`` stay provable. It prunes one version, so it
-    must run at every committed height (the seek starts past what earlier commits deleted,
-    never through their tombstones).
+    must run at every committed height.
     """
     oldest = height - keep
     if oldest <= 0:
         return {}
-    deletes: dict[bytes, None] = {}
-    start = _STALE + oldest.to_bytes(8, "big")
-    for key, _ in view.state_iter(start):
-        deletes[key] = None
-        deletes[key[len(start) :]] = None
-    deletes[roots_key(oldest - 1)] = None
+    stale_key = _STALE + oldest.to_bytes(8, "big")
+    deletes: dict[bytes, None] = {stale_key: None, roots_key(oldest - 1): None}
+    listed = view.state_get(stale_key) or b""
+    for i in range(0, len(listed), _NODE_KEY_SIZE):
+        deletes[listed[i : i + _NODE_KEY_SIZE]] = None
     return deletes
-
-
-def tree_keys(keys: Iterable[bytes]) -> Iterator[bytes]:
-    """The keys among ``keys`` that belong to the tree's own storage."""
-    return (k for k in keys if k.startswith(TREE_PREFIX))
 
 
 def prove_at(view: _Reader, height: int, key: bytes) -> tuple[Roots, StateProof]:

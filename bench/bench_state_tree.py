@@ -1,0 +1,122 @@
+"""State tree cost: committed state writes per second with and without the tree, proof size and time.
+
+Both runs, in the same process, commit the same batches of ledger writes to a
+real RocksDB database (``p2pcity.store.db``, unsynced batches as a node's
+commits without ``sync_commits``): the baseline binds each batch with the old
+chained hash of the sorted writes (``H(prev, H(writes))``), the tree run
+computes the state tree's new nodes and writes them in the same batch. The
+ratio is the tree's cost per committed write. Then proofs of present and
+absent keys against the final root: size (canonical bytes) and time to build
+and to verify. Times are CPU seconds of the process (``time.process_time``,
+RocksDB's own threads included), so a loaded machine does not skew the ratio.
+
+    python bench/bench_state_tree.py [--keys 20000] [--batch 500] [--proofs 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from p2pcity.chain import proof, tree
+from p2pcity.chain.state import next_aux_root
+from p2pcity.codec import encode
+from p2pcity.crypto.hashing import sha256, tagged_hash
+from p2pcity.store import layout
+from p2pcity.store.db import Database
+
+
+class View:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def state_get(self, key: bytes) -> bytes | None:
+        return self.db.get(layout.STATE, key)
+
+    def state_iter(self, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        return self.db.iterate(layout.STATE, start or prefix, layout.prefix_end(prefix))
+
+
+def batches(keys: int, batch: int) -> list[dict[bytes, bytes | None]]:
+    rng = os.urandom
+    out = []
+    for start in range(0, keys, batch):
+        # A ledger-like mix: mostly new keys, a tenth overwriting older ones.
+        writes: dict[bytes, bytes | None] = {
+            b"r/ns/doc%d" % i: rng(120) for i in range(start, min(keys, start + batch))
+        }
+        for i in range(0, start, max(1, start // max(1, batch // 10))):
+            writes[b"n/acct%d" % (i % 997)] = rng(8)
+        out.append(writes)
+    return out
+
+
+def run_hash(db: Database, work: list[dict[bytes, bytes | None]]) -> float:
+    root = bytes(32)
+    start = time.process_time()
+    for writes in work:
+        digest = sha256(b"".join(k + (v or b"") for k, v in sorted(writes.items())))
+        root = tagged_hash(b"p2pcity/state/v1", root, digest)
+        db.write([(layout.STATE, k, v) for k, v in writes.items()], sync=False)
+    return time.process_time() - start
+
+
+def run_tree(db: Database, work: list[dict[bytes, bytes | None]]) -> tuple[float, tree.Roots, int]:
+    view = View(db)
+    roots = tree.Roots(0, proof.PLACEHOLDER, bytes(32))
+    db.write([(layout.STATE, tree.roots_key(0), tree._pack_roots(roots))], sync=False)
+    node_writes = 0
+    start = time.process_time()
+    for version, writes in enumerate(work, start=1):
+        aux = next_aux_root(roots.aux_root, writes)
+        roots, tree_writes = tree.apply(view, roots, version, writes, aux)
+        node_writes += len(tree_writes)
+        batch = [(layout.STATE, k, v) for k, v in {**writes, **tree_writes}.items()]
+        db.write(batch, sync=False)
+    return time.process_time() - start, roots, node_writes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--proofs", type=int, default=2000)
+    args = parser.parse_args()
+    work = batches(args.keys, args.batch)
+    total = sum(len(w) for w in work)
+    with tempfile.TemporaryDirectory() as tmp:
+        base_db = Database.open(Path(tmp) / "hash", create=True)
+        tree_db = Database.open(Path(tmp) / "tree", create=True)
+        t_hash = run_hash(base_db, work)
+        t_tree, roots, node_writes = run_tree(tree_db, work)
+        print(f"{total} ledger writes in {len(work)} batches of ~{args.batch}")
+        print(f"  chained hash (before): {total / t_hash:10.0f} writes/s")
+        print(f"  state tree (now):      {total / t_tree:10.0f} writes/s   "
+              f"({t_tree / t_hash:.1f}x the time; {node_writes / total:.1f} tree writes per ledger write)")
+        view = View(tree_db)
+        present = [b"r/ns/doc%d" % (i * 7919 % args.keys) for i in range(args.proofs // 2)]
+        absent = [b"r/ns/none%d" % i for i in range(args.proofs // 2)]
+        start = time.process_time()
+        proofs = [(k, tree.prove(view, roots, k)) for k in present + absent]
+        t_prove = time.process_time() - start
+        values = [view.state_get(k) for k in present] + [None] * len(absent)
+        start = time.process_time()
+        for (key, p), value in zip(proofs, values, strict=True):
+            proof.verify(p, roots.tree_root, key, value)
+        t_verify = time.process_time() - start
+        sizes = [len(encode(p)) for _, p in proofs]
+        depth = sum(len(p.siblings) for _, p in proofs) / len(proofs)
+        print(f"proofs over {args.keys} keys: {sum(sizes) / len(sizes):.0f} bytes on average "
+              f"(max {max(sizes)}), {depth:.1f} siblings")
+        print(f"  build  {t_prove / len(proofs) * 1e6:8.1f} us/proof")
+        print(f"  verify {t_verify / len(proofs) * 1e6:8.1f} us/proof")
+        base_db.close()
+        tree_db.close()
+
+
+if __name__ == "__main__":
+    main()
