@@ -263,26 +263,6 @@ def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
             raise HTTPException(404, f"no dataset {dataset_id}")
         return views.dataset_view(entry)
 
-    @app.get(
-        "/datasets/{dataset_id}/grants",
-        summary="Grants on a dataset, all at once (use /grants?dataset= for pages)",
-        response_model=list[models.Grant],
-        deprecated=True,
-    )
-    async def dataset_grants(dataset_id: HexHash) -> list[dict[str, Any]]:
-        found = queries.grants_for(node.committed_state(), bytes.fromhex(dataset_id))
-        return [views.grant_view(g) for g in found]
-
-    @app.get(
-        "/datasets/{dataset_id}/audit",
-        summary="Every access request on a dataset, all at once (use /audit?dataset= for pages)",
-        response_model=list[models.Access],
-        deprecated=True,
-    )
-    async def audit(dataset_id: HexHash) -> list[dict[str, Any]]:
-        found = queries.audit_log(node.committed_state(), bytes.fromhex(dataset_id))
-        return [views.access_view(a) for a in found]
-
     @app.get("/grants/{grant_id}", summary="An access grant", response_model=models.Grant)
     async def grant(grant_id: HexHash) -> dict[str, Any]:
         entry = queries.grant(node.committed_state(), bytes.fromhex(grant_id))

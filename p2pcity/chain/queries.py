@@ -75,11 +75,6 @@ def grant(state: StateView, grant_id: bytes) -> GrantEntry | None:
     return decode(GrantEntry, raw) if raw else None
 
 
-def grants_for(state: StateView, dataset_id: bytes) -> list[GrantEntry]:
-    found = (decode(GrantEntry, raw) for _, raw in state.state_iter(b"g/"))
-    return [g for g in found if g.grant.dataset_id == dataset_id]
-
-
 def audit_log(state: StateView, dataset_id: bytes) -> list[AccessEntry]:
     return [decode(AccessEntry, raw) for _, raw in state.state_iter(access_prefix(dataset_id))]
 

@@ -14,36 +14,53 @@ transactions and fans requests out to the proxies. Raises ``ClientError``
 
 from __future__ import annotations
 
-import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from p2pcity.chain.access import Refusal, dataset_entry_problem, grant_entry_problem, grant_refusal
 from p2pcity.chain.entries import DatasetEntry, GrantEntry
-from p2pcity.chain.handlers import dataset_id_of, grant_id_of
+from p2pcity.chain.handlers import grant_id_of
 from p2pcity.client import Client, ClientError
 from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.crypto.keys import Identity, PublicIdentity
-from p2pcity.sharing.datakey import SharingError, dataset_body, open_as_owner
-from p2pcity.sharing.envelope import DEFAULT_CHUNK_SIZE, encrypt_file, new_data_key
+from p2pcity.sharing.datakey import SharingError, open_as_owner
 from p2pcity.sharing.grantee import recover_data_key
 from p2pcity.sharing.grants import build_grant, default_threshold
-from p2pcity.sharing.http_blobs import Progress, download, upload_blob
+from p2pcity.sharing.http_blobs import (
+    Progress,
+    download,
+    upload_blob,
+)
 from p2pcity.sharing.messages import ReencryptRequest
-from p2pcity.sharing.uploads import sign_ticket
-from p2pcity.types.tx import AccessGrant, AccessRequest, AccessRevoke, Transaction
+from p2pcity.sharing.put import put_data
+from p2pcity.sharing.submit import Submitted, chain_id, send
+from p2pcity.types.tx import AccessGrant, AccessRequest, AccessRevoke
 
-TICKET_LIFETIME_MS = 6 * 3600 * 1000  # an upload ticket outlives a slow upload's retries
+# The workflows, in one place; put_data and upload_blob live in their own modules.
+__all__ = [
+    "PAGE_LIMIT",
+    "Opened",
+    "Submitted",
+    "audit",
+    "collect",
+    "dataset_entry",
+    "get_data",
+    "grant",
+    "grant_entry",
+    "grants_to",
+    "live_grants",
+    "pages",
+    "put_data",
+    "revoke",
+    "upload_blob",
+    "validator_keys",
+]
+
+PAGE_LIMIT = 100  # the API's largest page: fewest round trips
 _RETRYABLE = {"not-committed", "timeout", "unreachable"}
-
-
-@dataclass(frozen=True)
-class Submitted:
-    id: bytes  # the dataset or grant the transaction creates / names
-    tx: dict[str, Any]  # the node's answer: committed (with receipt) or pending
 
 
 @dataclass(frozen=True)
@@ -53,18 +70,6 @@ class Opened:
     grant_id: bytes | None  # None when the owner opened her own data
     request_tx: bytes | None
     rejected: list[str] = field(default_factory=list)  # capsule fragments that failed verification
-
-
-def _send(client: Client, identity: Identity, body: Any, wait: bool) -> tuple[Transaction, dict[str, Any]]:
-    chain_id = str(client.status()["chain_id"])
-    made: list[Transaction] = []
-
-    def make(nonce: int) -> Transaction:
-        made.append(Transaction.create(identity.signer, chain_id, nonce, body))
-        return made[-1]
-
-    result = client.send(identity, make, wait)
-    return made[0], result
 
 
 def _entry(client: Client, path: str, cls: type[Any]) -> Any:
@@ -78,7 +83,7 @@ def dataset_entry(client: Client, dataset_id: bytes) -> DatasetEntry:
     """The dataset's ledger entry, checked against its id: the owner's signature over it and
     her proofs of possession. A node that alters or fabricates an entry is caught here."""
     entry: DatasetEntry = _entry(client, f"/datasets/{dataset_id.hex()}/entry", DatasetEntry)
-    problem = dataset_entry_problem(_chain_id(client), dataset_id, entry)
+    problem = dataset_entry_problem(chain_id(client), dataset_id, entry)
     if problem is not None:
         raise SharingError(f"node {client.url} sent a dataset entry that does not verify: {problem}")
     return entry
@@ -87,56 +92,13 @@ def dataset_entry(client: Client, dataset_id: bytes) -> DatasetEntry:
 def grant_entry(client: Client, grant_id: bytes) -> GrantEntry:
     """The grant's ledger entry, its terms checked against its id and the owner's signature."""
     entry: GrantEntry = _entry(client, f"/grants/{grant_id.hex()}/entry", GrantEntry)
-    problem = grant_entry_problem(_chain_id(client), grant_id, entry)
+    problem = grant_entry_problem(chain_id(client), grant_id, entry)
     if problem is not None:
         raise SharingError(f"node {client.url} sent a grant entry that does not verify: {problem}")
     return entry
 
 
-def _chain_id(client: Client) -> str:
-    return str(client.status()["chain_id"])
-
-
 # --- owner ------------------------------------------------------------------
-
-
-def put_data(
-    client: Client,
-    identity: Identity,
-    path: Path,
-    title: str,
-    *,
-    schema: str = "",
-    tags: tuple[str, ...] = (),
-    wait: bool = True,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    progress: Progress | None = None,
-) -> Submitted:
-    """Encrypt ``path`` (streamed to a temporary file), upload it, register the dataset."""
-    data_key = new_data_key()
-    with tempfile.TemporaryDirectory(prefix="p2pcity-put-") as tmp:
-        sealed_path = Path(tmp) / "blob"
-        with open(path, "rb") as src, open(sealed_path, "wb") as dst:
-            sealed = encrypt_file(src, dst, data_key, chunk_size)
-        chain_id = _chain_id(client)
-        expires_ms = int(time.time() * 1000) + TICKET_LIFETIME_MS
-        ticket = sign_ticket(identity.signer, chain_id, sealed.ciphertext_hash, sealed.size, expires_ms)
-        holder = upload_blob(
-            client, sealed_path, sealed.ciphertext_hash, sealed.size, progress=progress, ticket=ticket
-        )
-    body = dataset_body(
-        identity,
-        chain_id,
-        data_key,
-        sealed.ciphertext_hash,
-        sealed.size,
-        title,
-        schema=schema,
-        tags=tags,
-        holders=(holder,),
-    )
-    tx, result = _send(client, identity, body, wait)
-    return Submitted(dataset_id_of(tx), result)
 
 
 def validator_keys(nodes: Sequence[Client]) -> dict[bytes, bytes]:
@@ -195,7 +157,7 @@ def grant(
     dataset = dataset_entry(client, dataset_id)
     body: AccessGrant = build_grant(
         identity,
-        _chain_id(client),
+        chain_id(client),
         dataset,
         grantee,
         validator_keys([client, *confirm]),
@@ -204,14 +166,30 @@ def grant(
         purpose=purpose,
         max_uses=max_uses,
     )
-    tx, result = _send(client, identity, body, wait)
+    tx, result = send(client, identity, body, wait)
     return Submitted(grant_id_of(tx), result)
+
+
+def pages(client: Client, path: str, limit: int | None = None, **params: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a paginated list, following ``next`` until the node says there is no more.
+
+    A page may hold fewer items than ``limit`` (the node bounds its work per
+    request) without being the last: only ``next`` null ends the list.
+    """
+    after: str | None = None
+    while True:
+        cursor = {"after": after} if after else {}
+        page = client.get(path, limit=limit or PAGE_LIMIT, **params, **cursor)
+        yield from page["items"]
+        after = page["next"]
+        if after is None:
+            return
 
 
 def grants_to(client: Client, dataset_id: bytes, grantee: bytes) -> list[GrantEntry]:
     """Every grant on ``dataset_id`` naming ``grantee``, as ledger entries, newest first."""
-    views = client.get(f"/datasets/{dataset_id.hex()}/grants")
-    found = [grant_entry(client, bytes.fromhex(g["id"])) for g in views if g["grantee"] == grantee.hex()]
+    views = pages(client, "/grants", dataset=dataset_id.hex(), grantee=grantee.hex())
+    found = [grant_entry(client, bytes.fromhex(g["id"])) for g in views]
     return sorted(
         (g for g in found if g.grant.dataset_id == dataset_id and g.grant.grantee == grantee),
         key=lambda g: -g.height,
@@ -238,7 +216,7 @@ def revoke(
         raise SharingError("no unrevoked grant to this grantee on this dataset")
     out = []
     for g in found:
-        _, result = _send(client, identity, AccessRevoke(g.grant_id), wait)
+        _, result = send(client, identity, AccessRevoke(g.grant_id), wait)
         out.append(Submitted(g.grant_id, result))
     return out
 
@@ -250,14 +228,15 @@ def audit(client: Client, dataset_id: bytes, now_ms: int | None = None) -> dict[
     rule gives its next request for its purpose now (``revoked``, ``expired``,
     ``used-up``).
     """
-    path = f"/datasets/{dataset_id.hex()}"
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    grants = client.get(path + "/grants")
+    dataset = client.get(f"/datasets/{dataset_id.hex()}")
+    grants = list(pages(client, "/grants", dataset=dataset_id.hex()))
     for g in grants:
         entry = grant_entry(client, bytes.fromhex(g["id"]))
         code = grant_refusal(entry, entry.grant.grantee, entry.grant.purpose, now)
         g["status"] = "live" if code is None else code.value
-    return {"dataset": client.get(path), "grants": grants, "accesses": client.get(path + "/audit")}
+    accesses = list(pages(client, "/audit", dataset=dataset_id.hex()))
+    return {"dataset": dataset, "grants": grants, "accesses": accesses}
 
 
 # --- grantee ----------------------------------------------------------------
@@ -329,15 +308,15 @@ def get_data(
             raise SharingError("that grant is for another dataset")
         if entry.grant.verifying_key != dataset.dataset.verifying_key:
             raise SharingError("the grant's verifying key is not the dataset's: the node's entries disagree")
-        chain_id = _chain_id(client)
+        chain = chain_id(client)
         if request_tx is None:
             # The ledger would refuse (and count nothing): say why before spending a transaction.
             code = grant_refusal(entry, me, purpose, now_ms)
             if code is not None and code is not Refusal.WRONG_GRANTEE:
                 raise SharingError(f"the grant does not allow this access: {code.value}")
-            tx, _ = _send(client, identity, AccessRequest(grant_id, purpose), wait=True)
+            tx, _ = send(client, identity, AccessRequest(grant_id, purpose), wait=True)
             request_tx = tx.hash
-        reply = collect(client, ReencryptRequest.sign(identity.signer, chain_id, grant_id, request_tx))
+        reply = collect(client, ReencryptRequest.sign(identity.signer, chain, grant_id, request_tx))
         if not reply["complete"]:
             raise SharingError(
                 f"{len(reply['cfrags'])} of {reply['threshold']} proxies served "

@@ -125,8 +125,12 @@ class OpenCapsule:
 
 
 def read_capsule(dataset: DatasetRegister) -> OpenCapsule:
+    return _open_capsule(dataset.capsule)
+
+
+def _open_capsule(capsule_field: bytes) -> OpenCapsule:
     try:
-        field = decode(DataCapsule, dataset.capsule, max_size=512)
+        field = decode(DataCapsule, capsule_field, max_size=512)
         return OpenCapsule(
             umbral.Capsule.from_bytes_simple(field.capsule),
             umbral.PublicKey.from_bytes(field.delegating_key),
@@ -145,8 +149,18 @@ def owner_delegating_key(identity: Identity, dataset: DatasetRegister) -> umbral
 
 def open_as_owner(identity: Identity, dataset: DatasetRegister) -> bytes:
     """The owner reads her own data key back, no proxies involved."""
-    secret = owner_delegating_key(identity, dataset)
+    return unseal_data_key(identity, dataset.ciphertext_hash, dataset.capsule, dataset.sealed_key)
+
+
+def unseal_data_key(
+    identity: Identity, ciphertext_hash: bytes, capsule_field: bytes, sealed_key: bytes
+) -> bytes:
+    """The data key back from :func:`seal_data_key`'s output, with the owner's identity alone."""
+    secret = delegating_key(identity, ciphertext_hash)
+    opened = _open_capsule(capsule_field)
+    if secret.public_key() != opened.delegating_key:
+        raise SharingError("this identity did not seal the dataset's key (not the owner's key file?)")
     try:
-        return umbral.decrypt_original(secret, read_capsule(dataset).capsule, dataset.sealed_key)
+        return umbral.decrypt_original(secret, opened.capsule, sealed_key)
     except umbral.UmbralError as exc:
         raise SharingError(f"cannot open the dataset's sealed key: {exc}") from exc

@@ -31,7 +31,7 @@ import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from Crypto.Cipher import AES
 
@@ -212,8 +212,12 @@ class Sealed:
     plaintext_size: int
 
 
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 def encrypt_file(
-    src: BinaryIO,
+    src: Readable,
     dst: BinaryIO,
     key: bytes,
     chunk_size: int = DEFAULT_CHUNK_SIZE,

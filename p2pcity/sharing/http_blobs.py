@@ -40,6 +40,16 @@ def _pieces(fh: BinaryIO, start: int, size: int, progress: Progress | None) -> I
         yield piece
 
 
+def stored_offset(client: Client, blob_hash: bytes) -> int | None:
+    """None if the node stores the blob whole, else the bytes of an interrupted upload it kept."""
+    try:
+        with _http(client) as http:
+            head = http.head(f"/blobs/{blob_hash.hex()}")
+    except httpx.HTTPError as exc:
+        raise ClientError(f"cannot reach {client.url}: {exc}") from exc
+    return None if head.status_code == 200 else int(head.headers.get("Upload-Offset", "0"))
+
+
 def upload_blob(
     client: Client,
     path: Path,

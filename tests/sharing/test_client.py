@@ -164,3 +164,42 @@ def test_parse_expiry() -> None:
     for bad in ("soon", "1760000000", "7y"):
         with pytest.raises(UserError):
             parse_expiry(bad, now)
+
+
+def _first_page_only(client: Client, path: str, limit: int | None = None, **params: object) -> Iterator[dict]:
+    """Planted bug: a client that reads one page and stops, as the old whole-array routes invited."""
+    yield from client.get(path, limit=limit or sharing.PAGE_LIMIT, **params)["items"]
+
+
+def test_audit_and_grants_walk_every_page(
+    node: tuple[Client, LocalSharing], peer: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client reads grants and the audit log page by page; the whole-array routes are gone."""
+    client, _ = node
+    doc = tmp_path / "doc"
+    doc.write_bytes(os.urandom(2_000))
+    put = sharing.put_data(client, OWNER, doc, "doc")
+    granted = [
+        sharing.grant(client, OWNER, put.id, GRANTEE.public, confirm=[peer], purpose=f"p{i}").id
+        for i in range(3)
+    ]
+    for i in range(3):
+        sharing.get_data(client, GRANTEE, put.id, tmp_path / f"out{i}", purpose=f"p{i}", grant_id=granted[i])
+    for gone in ("grants", "audit"):
+        with pytest.raises(ClientError) as caught:
+            client.get(f"/datasets/{put.id.hex()}/{gone}")
+        assert caught.value.status == 404
+    monkeypatch.setattr(sharing, "PAGE_LIMIT", 1)  # every item on a page of its own
+
+    def complete() -> bool:
+        report = sharing.audit(client, put.id)
+        mine = sharing.grants_to(client, put.id, GRANTEE.signer.public_key)
+        return (
+            sorted(g["id"] for g in report["grants"]) == sorted(g.hex() for g in granted)
+            and len(report["accesses"]) == 3
+            and sorted(g.grant_id for g in mine) == sorted(granted)
+        )
+
+    assert complete()
+    monkeypatch.setattr(sharing, "pages", _first_page_only)
+    assert not complete(), "the check cannot see a client that stops after one page"
