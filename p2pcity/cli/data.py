@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,11 +17,12 @@ import click
 
 from p2pcity.cli.errors import UserError
 from p2pcity.cli.options import KEY, NO_WAIT, NODE
+from p2pcity.cli.progress import TransferBar
 from p2pcity.client import Client, ClientError
 from p2pcity.crypto.keys import Identity, IdentityError, PublicIdentity
 from p2pcity.sharing import EnvelopeError, SharingError
 from p2pcity.sharing import client as sharing
-from p2pcity.sharing.http_blobs import Progress
+from p2pcity.sharing.journal import Journal
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
@@ -93,6 +93,18 @@ def data() -> None:
 @click.option("--title", help="Public title (default: the file name).")
 @click.option("--schema", default="", help="Public description of the format, e.g. a media type.")
 @click.option("--tag", "tags", multiple=True, help="Public tag; repeatable.")
+@click.option(
+    "--new-copy",
+    is_flag=True,
+    help="Store another ciphertext (a new dataset) even if you already put this file.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="P2PCITY_STATE_DIR",
+    help="Where interrupted puts and the index of your puts are kept "
+    "(env P2PCITY_STATE_DIR; default $XDG_STATE_HOME/p2pcity or ~/.local/state/p2pcity).",
+)
 @NO_WAIT
 def put(
     file: Path,
@@ -101,15 +113,21 @@ def put(
     title: str | None,
     schema: str,
     tags: tuple[str, ...],
+    new_copy: bool,
+    state_dir: Path | None,
     no_wait: bool,
 ) -> None:
     """Encrypt FILE and register it; prints the dataset id.
 
     FILE is encrypted here; the node stores only the ciphertext, and the chain
-    only public metadata and the sealed data key.
+    only public metadata and the sealed data key. Interrupted (Ctrl-C, a lost
+    connection, a kill), the same command resumes: same ciphertext, upload
+    from where the node stopped. A file you already put on this chain is not
+    stored again: its dataset id is printed (--new-copy stores another).
     """
     identity = _identity(key_file)
-    with Client(node_url) as node:
+    journal = Journal(state_dir)
+    with Client(node_url) as node, TransferBar("upload") as bar:
         try:
             result = sharing.put_data(
                 node,
@@ -119,37 +137,24 @@ def put(
                 schema=schema,
                 tags=tags,
                 wait=not no_wait,
-                progress=_progress_bar("upload"),
+                progress=bar.update,
+                journal=journal,
+                new_copy=new_copy,
+                notice=bar.say,
             )
-            _end_progress()
+        except KeyboardInterrupt:
+            raise UserError("interrupted: run the same command again to resume this put") from None
         except _ERRORS as exc:
             raise UserError(str(exc)) from exc
     click.echo(result.id.hex())
-    click.echo(_outcome(result.tx), err=True)
-
-
-def _progress_bar(label: str) -> Progress | None:
-    """A one-line progress bar on stderr for large transfers, only when a person is watching."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        if total < 4 * 1024 * 1024:
-            return  # small files finish before a bar is worth drawing
-        width = 30
-        filled = width * done // max(total, 1)
+    if result.repeated:
         click.echo(
-            f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done / 2**20:7.1f}/{total / 2**20:.1f} MiB",
+            f"already put: you stored this file as this dataset ({_outcome(result.tx)}); "
+            "nothing stored again (--new-copy stores another ciphertext)",
             err=True,
-            nl=False,
         )
-
-    return show
-
-
-def _end_progress() -> None:
-    if sys.stderr.isatty():
-        click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
+    else:
+        click.echo(_outcome(result.tx), err=True)
 
 
 @data.command("grant")
@@ -244,17 +249,17 @@ def get(
     identity = _identity(key_file)
     with Client(node_url) as node:
         try:
-            opened = sharing.get_data(
-                node,
-                identity,
-                dataset,
-                out,
-                purpose=purpose,
-                grant_id=grant_raw,
-                request_tx=request_raw,
-                progress=_progress_bar("download"),
-            )
-            _end_progress()
+            with TransferBar("download") as bar:
+                opened = sharing.get_data(
+                    node,
+                    identity,
+                    dataset,
+                    out,
+                    purpose=purpose,
+                    grant_id=grant_raw,
+                    request_tx=request_raw,
+                    progress=bar.update,
+                )
         except _ERRORS as exc:
             raise UserError(str(exc)) from exc
     for why in opened.rejected:
