@@ -44,6 +44,12 @@ def event_line(event: dict[str, Any]) -> str:
 @click.option("--after", help="Resume after this cursor (an event's first field); default: from now.")
 @click.option("--count", type=click.IntRange(min=1), help="Stop after this many events.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    help="Reconnect attempts in a row before giving up, backing off up to 5 s each "
+    "(default: the client's, 8).",
+)
 @NODE
 def watch(
     topic: str,
@@ -54,6 +60,7 @@ def watch(
     after: str | None,
     count: int | None,
     as_json: bool,
+    retries: int | None,
     node_url: str,
 ) -> None:
     """Follow what commits: blocks, an account's transactions, records, a dataset's grants and accesses.
@@ -63,11 +70,18 @@ def watch(
     resumed by itself.
     """
     from p2pcity.client import Client  # noqa: PLC0415 - lazy: keeps the CLI's start fast
+    from p2pcity.client_stream import MAX_RECONNECTS  # noqa: PLC0415
 
     seen = 0
     with Client(node_url) as client:
         stream = client.events(
-            topic, after=after, account=account, namespace=namespace, name=name, dataset=dataset
+            topic,
+            after=after,
+            account=account,
+            namespace=namespace,
+            name=name,
+            dataset=dataset,
+            retries=MAX_RECONNECTS if retries is None else retries,
         )
         for event in stream:
             click.echo(json.dumps(event, sort_keys=True) if as_json else event_line(event))

@@ -40,7 +40,7 @@ def test_watch_prints_one_line_per_event_and_resumes_after_its_last_cursor(
 def test_watch_with_a_bad_cursor_or_no_node_is_one_line(p2pcity: CliRun, node_url: str) -> None:
     bad = p2pcity("watch", "--node", node_url, "--after", "yesterday")
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "cursor" in bad.stderr
-    gone = p2pcity("watch", "--node", "http://127.0.0.1:9", "--count", "1", timeout=120)
+    gone = p2pcity("watch", "--node", "http://127.0.0.1:9", "--count", "1", "--retries", "1", timeout=120)
     assert gone.returncode == 1 and gone.stderr.startswith("error: ") and gone.stderr.count("\n") == 1
 
 
