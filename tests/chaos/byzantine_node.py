@@ -8,8 +8,9 @@ node's consensus messages leave it) instead of copying any node code:
 - ``withhold``: sends no vote, proposal, timeout or certificate (a silent validator);
 - ``double-vote``: each vote is followed by a second signed vote, same view, another block;
 - ``equivocate``: each proposal is followed by a second, signed, conflicting block for
-  the same view (through the node's own gossip, whose validator refuses to send it: so
-  this attack does not reach peers today; tests/sim's split leaders cover equivocation);
+  the same view and parent, through the node's own gossip (our gossip validator only
+  decodes, so the fork goes out and every honest node sees both: test_byzantine checks
+  they keep one chain and each records the DoubleProposal);
 - ``replay``: every message it sends is sent again, later, many times;
 - ``garbage``: random bytes on the consensus topic and the vote stream;
 - ``oversized``: a proposal-sized message far over the gossip and frame limits;

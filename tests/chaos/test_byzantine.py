@@ -50,3 +50,30 @@ def test_honest_districts_keep_one_chain_beside_a_byzantine_one(tmp_path: Path) 
         assert net.nodes[3].alive, "the byzantine wrapper itself crashed (the attack stopped)"
     finally:
         net.down()
+
+
+def test_an_equivocating_leader_is_caught_and_the_chain_stays_one(tmp_path: Path) -> None:
+    """Node 3 follows each of its proposals with a signed conflicting block for the same view."""
+    net = Testnet.create(tmp_path / "net", 4, chain_id="fork-city", config_overrides=FAST, netem=True)
+    make_byzantine(net, 3, "equivocate")
+    offender = net.nodes[3].account[:16]
+    try:
+        net.start(timeout=120)
+        net.wait_for_height(12, timeout=240, nodes=[0, 1, 2])
+        # Every honest node saw both blocks of some view and kept the proof, naming node 3.
+        wait_until(
+            lambda: all(f"equivocation by {offender}: DoubleProposal" in logs(net, i) for i in range(3)),
+            120,
+            "each honest node records node 3's double proposal",
+        )
+        for i in range(3):
+            status = net.status_of(i)
+            assert status is not None and status["evidence"] >= 1, status
+        top = min(height(net, i) for i in range(4))  # node 3 too: it forks only its own proposals
+        for h in range(1, top + 1):
+            hashes = {block_hash(net, i, h) for i in range(4)}
+            assert len(hashes) == 1 and None not in hashes, f"height {h}: {hashes}"
+        for i in range(3):
+            assert "Traceback" not in logs(net, i), f"honest node {i} logged a traceback"
+    finally:
+        net.down()
