@@ -13,7 +13,10 @@ A client submits record transactions throughout and keeps those acknowledged
 Checkers: every node has the same block hash at every height; every
 acknowledged transaction is committed on every node at the end; after each
 heal every node commits a new block within ``recovery_bound`` (else a stall);
-no traceback in any log.
+no traceback in any log. Per action: a killed node, restarted behind, refuses
+writes (503) until it has caught up; an isolated node commits nothing while the
+other side keeps committing; a byzantine node in mode ``equivocate`` is caught
+(each honest node records its double proposal).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import httpx
 from p2pcity.client import Client, ClientError
 from p2pcity.crypto.keys import Identity
 from p2pcity.netem import Shaping
+from p2pcity.node.sync import SYNC_THRESHOLD
 from p2pcity.testnet import Testnet
 from p2pcity.types.tx import RecordPut, Transaction
 from tests.chaos.conftest import BYZANTINE_PROGRAM, account_tx_hashes, chain_hashes, logs
@@ -48,6 +52,9 @@ class Report:
     recovery_s: list[float] = field(default_factory=list)
     stalls: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    seconds: Counter[str] = field(default_factory=Counter)  # time spent in each kind, recovery included
+    refused_while_behind: int = 0  # 503s a restarted node answered before it had caught up
+    evidence: int = 0  # double proposals the honest nodes recorded (byzantine mode equivocate)
 
     def summary(self) -> str:
         rec = sorted(self.recovery_s)
@@ -56,7 +63,8 @@ class Report:
         return (
             f"seed {self.seed}: actions {dict(self.actions)}, acknowledged {len(self.acknowledged)}, "
             f"lost {len(self.lost)}, recovery p50 {p50} s max {worst} s, stalls {len(self.stalls)}, "
-            f"violations {len(self.violations)}"
+            f"violations {len(self.violations)}, 503s while behind {self.refused_while_behind}, "
+            f"evidence {self.evidence}, seconds by kind { {k: round(v) for k, v in self.seconds.items()} }"
         )
 
 
@@ -90,11 +98,26 @@ class Load:
 
 
 class Nemesis:
-    def __init__(self, net: Testnet, seed: int, recovery_bound: float = 90.0) -> None:
+    def __init__(
+        self,
+        net: Testnet,
+        seed: int,
+        recovery_bound: float = 90.0,
+        *,
+        byzantine_mode: str = "all",
+        hold: tuple[float, float] = (3.0, 8.0),
+        restore_byzantine: bool = True,
+    ) -> None:
+        """``restore_byzantine=False`` leaves a byzantine node byzantine to the end (one restart
+        less; only for a schedule whose last action is ``byzantine``, or f would be exceeded)."""
         self.net = net
         self.rng = random.Random(seed)
         self.report = Report(seed)
         self.recovery_bound = recovery_bound
+        self.byzantine_mode = byzantine_mode
+        self.hold = hold
+        self.restore_byzantine = restore_byzantine
+        self.prober = Identity.generate()  # signs the writes that probe a restarted node
         self.n = len(net.nodes)
         assert net.emulation is not None
         self.emulation = net.emulation
@@ -106,22 +129,29 @@ class Nemesis:
         def command(j: int, argv: list[str]) -> list[str]:  # the byzantine action's test-only hook
             if j in self._byzantine or planted:
                 home = argv[argv.index("--home") + 1]
-                mode = "all" if j in self._byzantine else "honest"
+                mode = self.byzantine_mode if j in self._byzantine else "honest"
                 argv = [argv[0], "-P", str(BYZANTINE_PROGRAM), "--mode", mode, "--home", home]
             return honest(j, argv)
 
         self.emulation.command = command  # type: ignore[method-assign,assignment]
 
-    def run(self, minutes: float | None = None, kinds: tuple[str, ...] = KINDS) -> Report:
-        """Each kind once in a seeded order (``minutes=None``), or seeded draws for ``minutes``."""
+    def run(
+        self, minutes: float | None = None, kinds: tuple[str, ...] = KINDS, *, shuffle: bool = True
+    ) -> Report:
+        """Each kind once in a seeded order (``minutes=None``; ``shuffle=False``: in the order
+        given), or seeded draws for ``minutes``."""
         load = self.load = Load(self.net, self.report, self.rng.randrange(2**32))
         load.thread.start()
         deadline = time.monotonic() + (minutes or 0) * 60
-        order = self.rng.sample(kinds, len(kinds)) if minutes is None else []
+        order = [] if minutes is not None else list(reversed(kinds))
+        if order and shuffle:
+            order = self.rng.sample(kinds, len(kinds))
         try:
             while order or (minutes is not None and time.monotonic() < deadline):
                 kind = order.pop() if order else self.rng.choice(kinds)
-                self._act(kind, self.rng.randrange(self.n), self.rng.uniform(3, 8))
+                began = time.monotonic()
+                self._act(kind, self.rng.randrange(self.n), self.rng.uniform(*self.hold))
+                self.report.seconds[kind] += time.monotonic() - began
                 self.report.actions[kind] += 1
         finally:
             load.stop.set()
@@ -136,14 +166,16 @@ class Nemesis:
         if kind == "kill":
             net.kill(target)
             time.sleep(hold)
+            ahead = max(h or 0 for h in net.heights())
             net.restart(target, timeout=120)
+            self._check_refuses_while_behind(target, ahead)
         elif kind == "pause":
             net.pause(target)
             time.sleep(hold)
             net.resume(target)
         elif kind == "isolate":
             em.isolate(target)
-            time.sleep(hold)
+            self._check_minority_frozen(target, hold)
             em.heal()
         elif kind == "bridge":
             rest = [i for i in range(self.n) if i != target]
@@ -162,9 +194,14 @@ class Nemesis:
             em.skew_clock(target, 0)
             net.restart(target, timeout=120)
         elif kind == "byzantine":
+            seen = self._evidence()
             self._byzantine = {target}
             net.restart(target, timeout=120)
             time.sleep(hold)
+            if self.byzantine_mode == "equivocate":
+                self._check_equivocation_caught(target, seen)
+            if not self.restore_byzantine:
+                return  # still byzantine: recovery is what the end check waits for
             self._byzantine = set()
             net.restart(target, timeout=120)
         elif kind == "restart_all":
@@ -174,6 +211,67 @@ class Nemesis:
         self._check_recovery(kind)
 
     # --- checkers -----------------------------------------------------------
+
+    def _check_refuses_while_behind(self, target: int, ahead: int) -> None:
+        """A node restarted behind accepts no write until it is within the sync rule of ``ahead``."""
+        api = self.net.nodes[target].api
+        who = self.prober.signer.public_key.hex()
+        deadline = time.monotonic() + self.recovery_bound
+        with httpx.Client(base_url=api, timeout=10) as http:
+            while time.monotonic() < deadline:
+                try:
+                    nonce = http.get(f"/accounts/{who}").json()["next_nonce"]
+                    body = RecordPut(f"probe/{nonce}", 1, bytes(32), 1, "text/plain", "{}")
+                    tx = Transaction.create(self.prober.signer, self.net.chain_id, nonce, body)
+                    answer = http.post("/txs", json={"tx": tx.encoded.hex()})
+                    # read after: its height only grows, so a low one here was low at the accept
+                    accepted_at = int(http.get("/status").json()["height"])
+                except (httpx.HTTPError, ValueError, KeyError):
+                    time.sleep(0.2)
+                    continue
+                if answer.status_code == 503:
+                    self.report.refused_while_behind += 1
+                    time.sleep(0.2)
+                    continue
+                if answer.status_code == 202 and accepted_at < ahead - SYNC_THRESHOLD:
+                    self.report.violations.append(
+                        f"node {target} accepted a write at height {accepted_at}, peers at {ahead}"
+                    )
+                return
+        self.report.stalls.append(f"node {target} refused writes for {self.recovery_bound:.0f} s restarted")
+
+    def _check_minority_frozen(self, target: int, hold: float) -> None:
+        """While ``target`` is cut off it commits nothing; the others keep committing."""
+        time.sleep(1.0)  # what was in flight before the cut lands
+        before = self.net.heights()
+        rest = [i for i in range(self.n) if i != target]
+        mark = max(before[i] or 0 for i in rest)
+        deadline = time.monotonic() + max(hold, 3.0) + self.recovery_bound
+        time.sleep(hold)
+        while min(self.net.heights()[i] or 0 for i in rest) <= mark and time.monotonic() < deadline:
+            time.sleep(0.3)
+        after = self.net.heights()
+        if before[target] is not None and after[target] != before[target]:
+            self.report.violations.append(f"cut-off node {target} committed: {before[target]} -> {after}")
+        if min(after[i] or 0 for i in rest) <= mark:
+            self.report.stalls.append(f"majority {rest} did not commit while {target} was cut off: {after}")
+
+    def _evidence(self) -> list[int]:
+        return [int((self.net.status_of(i) or {}).get("evidence", 0)) for i in range(self.n)]
+
+    def _check_equivocation_caught(self, target: int, before: list[int]) -> None:
+        """Each honest node records a new double proposal by ``target`` (bounded wait)."""
+        honest = [i for i in range(self.n) if i != target]
+        deadline = time.monotonic() + self.recovery_bound
+        new: list[int] = []
+        while time.monotonic() < deadline:
+            now = self._evidence()
+            new = [now[i] - before[i] for i in honest]
+            if all(c > 0 for c in new):
+                self.report.evidence += sum(new)
+                return
+            time.sleep(0.5)
+        self.report.violations.append(f"node {target} equivocated unseen: new evidence per honest node {new}")
 
     def _check_recovery(self, kind: str) -> None:
         """After a heal every node commits past the highest height seen at the heal."""
