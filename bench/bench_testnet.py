@@ -9,6 +9,12 @@ machine's Ed25519 verify ceiling measured in the same run for comparison.
     python bench/bench_testnet.py --nodes 4 --rate 1000 --seconds 10
     python bench/bench_testnet.py --nodes 4 --rate 20 --seconds 10     # light load latency
     python bench/bench_testnet.py --nodes 4 --rate 1000 --profile      # where node 0's CPU goes
+    python bench/bench_testnet.py --nodes 4 --rate 200 --wan 1         # a city WAN (root: netns)
+
+``--wan SEED`` runs every link through p2pcity.netem (each node in its own
+network namespace, a relay between them) and offers the load twice on the same
+network: first with the relay alone (the baseline), then with the seeded WAN
+profile on every link (10-50 ms RTT, 0.1-1% loss), and prints the ratio.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pathlib import Path
 import httpx
 
 from p2pcity.crypto.keys import Identity, verify
+from p2pcity.netem.profiles import WAN_LOSS, WAN_RTT_MS, wan
 from p2pcity.testnet import Testnet
 from p2pcity.types.tx import RecordPut, Transaction
 
@@ -111,12 +118,15 @@ def run_load(
     return submitted, watcher
 
 
-def report(label: str, submitted: dict[str, float], committed: dict[str, float]) -> None:
+def report(
+    label: str, submitted: dict[str, float], committed: dict[str, float]
+) -> tuple[float, float] | None:
+    """Print the run's figures; return (committed tx/s, latency p50 in s)."""
     done = [h for h in submitted if h in committed]
     latencies = sorted(committed[h] - submitted[h] for h in done)
     if not latencies:
         print(f"{label}: nothing committed")
-        return
+        return None
     span = max(committed[h] for h in done) - min(submitted.values())
     p50 = statistics.median(latencies)
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
@@ -124,6 +134,46 @@ def report(label: str, submitted: dict[str, float], committed: dict[str, float])
         f"{label}: offered {len(submitted)} txs, committed {len(done)} "
         f"({len(done) / span:,.0f} tx/s), commit latency p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"
     )
+    return len(done) / span, p50
+
+
+def block_interval(net: Testnet, seconds: float = 5.0) -> float:
+    """Seconds per committed block on node 0 over ``seconds`` (empty blocks included)."""
+    start_height, began = net.heights()[0] or 0, time.monotonic()
+    time.sleep(seconds)
+    blocks = (net.heights()[0] or 0) - start_height
+    return (time.monotonic() - began) / blocks if blocks else float("inf")
+
+
+def wan_run(net: Testnet, txs: list[Transaction], rate: int, seconds: float, seed: int) -> None:
+    """The same load twice: relay only (baseline), then the seeded WAN profile on every link."""
+    assert net.emulation is not None
+    print(f"netem: {net.emulation.mode}")
+    half = len(txs) // 2
+    idle = block_interval(net)
+    submitted, watcher = run_load(net, txs[:half], rate, seconds)
+    base = report(f"{len(net.nodes)} nodes, relay only, {rate} tx/s offered", submitted, watcher.committed)
+    net.emulation.apply(wan(net.emulation.rules, seed))
+    rules = net.emulation.rules
+    rtts = [
+        2 * rules.shaping(i, j).delay_ms for i in range(len(net.nodes)) for j in range(i + 1, len(net.nodes))
+    ]
+    print(
+        f"WAN profile seed {seed}: link RTT {min(rtts):.0f}-{max(rtts):.0f} ms "
+        f"(drawn from {WAN_RTT_MS[0]:.0f}-{WAN_RTT_MS[1]:.0f}), loss drawn from "
+        f"{WAN_LOSS[0]:.1%}-{WAN_LOSS[1]:.0%} a link"
+    )
+    shaped_idle = block_interval(net)
+    submitted, watcher = run_load(net, txs[half:], rate, seconds)
+    shaped = report(
+        f"{len(net.nodes)} nodes, WAN seed {seed}, {rate} tx/s offered", submitted, watcher.committed
+    )
+    print(f"empty-chain block interval: relay only {idle * 1000:.0f} ms, WAN {shaped_idle * 1000:.0f} ms")
+    if base and shaped:
+        print(
+            f"WAN / baseline: throughput x{shaped[0] / base[0]:.2f}, "
+            f"commit latency p50 x{shaped[1] / base[1]:.2f}"
+        )
 
 
 def main() -> None:
@@ -133,13 +183,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--senders", type=int, default=200)
     parser.add_argument("--profile", metavar="FILE", help="profile node 0 into FILE; print its top functions")
+    parser.add_argument(
+        "--wan", metavar="SEED", type=int, help="baseline, then the seeded WAN profile (netem)"
+    )
     args = parser.parse_args()
 
     ceiling = verify_ceiling()
     print(f"Ed25519 verify ceiling on this machine (one core): {ceiling:,.0f} /s")
     with tempfile.TemporaryDirectory() as tmp:
         profile = Path(args.profile or Path(tmp) / "node0.prof").resolve()
-        net = Testnet.create(Path(tmp) / "net", args.nodes, chain_id="bench-city", config_overrides=CONFIG)
+        net = Testnet.create(
+            Path(tmp) / "net",
+            args.nodes,
+            chain_id="bench-city",
+            config_overrides=CONFIG,
+            netem=args.wan is not None,
+        )
         if args.profile:
             os.environ["P2PCITY_PROFILE"] = str(profile)
             net._spawn(net.nodes[0])
@@ -148,9 +207,14 @@ def main() -> None:
         try:
             net.wait_for_height(2, timeout=60)
             total = int(args.rate * args.seconds)
-            txs = presign(net.chain_id, total, args.senders)
-            submitted, watcher = run_load(net, txs, args.rate, args.seconds)
-            report(f"{args.nodes} nodes, {args.rate} tx/s offered", submitted, watcher.committed)
+            if args.wan is not None:
+                wan_run(
+                    net, presign(net.chain_id, 2 * total, args.senders), args.rate, args.seconds, args.wan
+                )
+            else:
+                txs = presign(net.chain_id, total, args.senders)
+                submitted, watcher = run_load(net, txs, args.rate, args.seconds)
+                report(f"{args.nodes} nodes, {args.rate} tx/s offered", submitted, watcher.committed)
         finally:
             net.down()
         if args.profile and profile.exists():
