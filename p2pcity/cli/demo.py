@@ -18,6 +18,7 @@ from p2pcity.cli.errors import UserError
 from p2pcity.client import Client, ClientError
 from p2pcity.crypto.hashing import MerkleProof, verify_merkle_proof
 from p2pcity.crypto.keys import Identity
+from p2pcity.netem.profiles import wan
 from p2pcity.sharing import SharingError
 from p2pcity.sharing import client as sharing
 from p2pcity.testnet import Testnet
@@ -48,14 +49,25 @@ def say(text: str) -> None:
 @click.option(
     "--keep", is_flag=True, help="Leave the network running at the end (stop it with testnet down)."
 )
-def demo(directory: Path | None, keep: bool) -> None:
+@click.option(
+    "--wan",
+    "wan_seed",
+    type=int,
+    default=None,
+    metavar="SEED",
+    help="Play it over a city WAN: 10-50 ms RTT and 0.1-1% loss a link, seeded (netem; needs root).",
+)
+def demo(directory: Path | None, keep: bool, wan_seed: int | None) -> None:
     """Start four districts and play: notarise, share, refuse, revoke, audit."""
     with tempfile.TemporaryDirectory(prefix="p2pcity-demo-") as tmp:
         root = directory or Path(tmp)
         step(1, "Starting four districts: registry, bank, court, tax bureau (real node processes)")
-        net = Testnet.create(root / "city", 4, chain_id="riverside-city")
+        net = Testnet.create(root / "city", 4, chain_id="riverside-city", netem=wan_seed is not None)
         try:
             net.start(timeout=120)
+            if net.emulation is not None and wan_seed is not None:
+                net.emulation.apply(wan(net.emulation.rules, wan_seed))
+                say(f"every link through a WAN profile (seed {wan_seed}; netem {net.emulation.mode})")
             for node in net.nodes:
                 say(f"{node.name:9} {node.api}  peer {node.peer_id[-12:]}")
             net.wait_for_height(2, timeout=60)
