@@ -22,21 +22,14 @@ from p2pcity.client import AsyncClient, Client
 from p2pcity.crypto.keys import Identity
 from p2pcity.testnet import Testnet
 from p2pcity.types.tx import RecordPut, Transaction
+from tests.processes import started_testnet
 
 pytestmark = pytest.mark.slow
-FAST = {"consensus": {"base_timeout_ms": 1000, "empty_block_interval_ms": 300}}
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testnet]:
-    testnet = Testnet.create(
-        tmp_path_factory.mktemp("events"), 4, chain_id="events-city", config_overrides=FAST
-    )
-    testnet.start(timeout=120)
-    try:
-        yield testnet
-    finally:
-        testnet.down()
+    yield from started_testnet(tmp_path_factory.mktemp("events"), 4, "events-city", timeout=120)
 
 
 def write_slowly(url: str, who: Identity, count: int, pause: float) -> tuple[threading.Thread, list[str]]:

@@ -32,22 +32,15 @@ from p2pcity.node.ledger import BLOCK_TX_BYTES
 from p2pcity.testnet import Testnet
 from p2pcity.types.block import Block
 from tests.factories import big_grant_tx, identities
+from tests.processes import FAST, started_testnet
 
 pytestmark = pytest.mark.slow
-BASE_TIMEOUT_MS = 1000
-FAST = {"consensus": {"base_timeout_ms": BASE_TIMEOUT_MS, "empty_block_interval_ms": 300}}
+BASE_TIMEOUT_MS = FAST["consensus"]["base_timeout_ms"]
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testnet]:
-    testnet = Testnet.create(
-        tmp_path_factory.mktemp("faults"), 4, chain_id="fault-city", config_overrides=FAST
-    )
-    testnet.start(timeout=90)
-    try:
-        yield testnet
-    finally:
-        testnet.down()
+    yield from started_testnet(tmp_path_factory.mktemp("faults"), 4, "fault-city", timeout=90)
 
 
 def top(net: Testnet, nodes: list[int]) -> int:

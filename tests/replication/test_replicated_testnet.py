@@ -23,21 +23,14 @@ from p2pcity.crypto.keys import Identity
 from p2pcity.sharing import client as sharing
 from p2pcity.testnet import Testnet
 from p2pcity.types.tx import AccessRequest, Transaction
+from tests.processes import started_testnet
 
 pytestmark = pytest.mark.slow
-FAST = {"consensus": {"base_timeout_ms": 1000, "empty_block_interval_ms": 300}}
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testnet]:
-    testnet = Testnet.create(
-        tmp_path_factory.mktemp("replica-net"), 4, chain_id="replica-city", config_overrides=FAST
-    )
-    testnet.start(timeout=120)
-    try:
-        yield testnet
-    finally:
-        testnet.down()
+    yield from started_testnet(tmp_path_factory.mktemp("replica-net"), 4, "replica-city", timeout=120)
 
 
 def stored_on(net: Testnet, i: int, blob_hash: str) -> bool:
