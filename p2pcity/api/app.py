@@ -17,12 +17,22 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from p2pcity import __version__
-from p2pcity.api import models, views
+from p2pcity.api import models, proofs, views
 from p2pcity.api.events import add_event_routes
 from p2pcity.api.handle import NodeHandle
 from p2pcity.api.lists import add_list_routes
 from p2pcity.chain import queries
+from p2pcity.chain.entries import DistrictEntry
 from p2pcity.chain.executor import account_nonce
+from p2pcity.chain.state import (
+    VALIDATOR_SET,
+    dataset_key,
+    district_key,
+    grant_key,
+    nonce_key,
+    record_key,
+)
+from p2pcity.codec import decode
 from p2pcity.crypto.hashing import verify_merkle_proof
 from p2pcity.mempool import MempoolFull
 from p2pcity.types.tx import Transaction, TxError
@@ -30,6 +40,11 @@ from p2pcity.web import add_console_routes
 
 HexHash = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$", description="32 bytes, hex")]
 Height = Annotated[int, Path(ge=0, le=2**63 - 1)]
+WithProof = Annotated[
+    bool,
+    Query(description="answer with the value or its absence, its state proof, the header and its QC "
+          "(docs/state-proofs.md) instead of the plain view"),
+]
 MAX_TX_HEX = 2 * 256 * 1024
 MAX_BATCH = 1000
 # What a node that is catching up tells a writer to wait: about one sync survey.
@@ -108,13 +123,14 @@ def create_app(node: NodeHandle) -> FastAPI:
         return views.block_view(block, node.qc_for(height))
 
     @app.get("/accounts/{account}", summary="An account's nonces", response_model=models.Account)
-    async def account(account: HexHash) -> dict[str, Any]:
+    async def account(account: HexHash, proof: WithProof = False) -> Any:
         key = bytes.fromhex(account)
-        return {
+        view = {
             "account": account,
             "nonce": account_nonce(node.committed_state(), key),
             "next_nonce": node.next_nonce(key),
         }
+        return proofs.envelope(node, [nonce_key(key)], view) if proof else view
 
     _tx_routes(app, node)
     add_list_routes(app, node)
@@ -228,8 +244,16 @@ def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
     async def record(
         name: Annotated[str, Path(max_length=256)],
         version: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    ) -> dict[str, Any]:
+        proof: WithProof = False,
+    ) -> Any:
         entry = queries.record(node.committed_state(), name, version)
+        if proof:
+            if version is not None:
+                # Past versions (rv/) are proven by their transaction's inclusion, not the tree.
+                raise HTTPException(
+                    400, "proof=true proves the latest version; a past one: /txs/{hash}/proof"
+                )
+            return proofs.envelope(node, [record_key(name)], entry and views.record_view(entry))
         if entry is None:
             raise HTTPException(404, f"no record {name!r}" + (f" version {version}" if version else ""))
         return views.record_view(entry)
@@ -237,35 +261,46 @@ def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
     @app.get(
         "/validators", summary="The current validator set and districts", response_model=models.Validators
     )
-    async def validators() -> dict[str, Any]:
+    async def validators(proof: WithProof = False) -> Any:
         state = node.committed_state()
         vset = queries.validator_set(state)
-        return {
+        view = {
             "version": vset.version,
             "validators": [v.hex() for v in vset.validators],
-            "districts": [
-                {
-                    "name": e.district.name,
-                    "account": e.district.account.hex(),
-                    "pre_key": e.district.pre_key.hex(),
-                    "peer_id": e.district.peer_id,
-                    "role": e.district.role,
-                    "since_height": e.since_height,
-                }
-                for e in queries.districts(state)
-            ],
+            "districts": [views.district_view(e) for e in queries.districts(state)],
         }
+        if proof:
+            keys = [VALIDATOR_SET, *(district_key(v) for v in vset.validators)]
+            return proofs.envelope(node, keys, view)
+        return view
+
+    @app.get("/districts/{account}", summary="One district", response_model=models.District)
+    async def district(account: HexHash, proof: WithProof = False) -> Any:
+        key = district_key(bytes.fromhex(account))
+        raw = node.committed_state().state_get(key)
+        view = None if raw is None else views.district_view(decode(DistrictEntry, raw))
+        if proof:
+            return proofs.envelope(node, [key], view)
+        if view is None:
+            raise HTTPException(404, f"no district {account}")
+        return view
 
     @app.get("/datasets/{dataset_id}", summary="A dataset's public metadata", response_model=models.Dataset)
-    async def dataset(dataset_id: HexHash) -> dict[str, Any]:
+    async def dataset(dataset_id: HexHash, proof: WithProof = False) -> Any:
         entry = queries.dataset(node.committed_state(), bytes.fromhex(dataset_id))
+        if proof:
+            key = dataset_key(bytes.fromhex(dataset_id))
+            return proofs.envelope(node, [key], entry and views.dataset_view(entry))
         if entry is None:
             raise HTTPException(404, f"no dataset {dataset_id}")
         return views.dataset_view(entry)
 
     @app.get("/grants/{grant_id}", summary="An access grant", response_model=models.Grant)
-    async def grant(grant_id: HexHash) -> dict[str, Any]:
+    async def grant(grant_id: HexHash, proof: WithProof = False) -> Any:
         entry = queries.grant(node.committed_state(), bytes.fromhex(grant_id))
+        if proof:
+            key = grant_key(bytes.fromhex(grant_id))
+            return proofs.envelope(node, [key], entry and views.grant_view(entry))
         if entry is None:
             raise HTTPException(404, f"no grant {grant_id}")
         return views.grant_view(entry)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from p2pcity.chain.entries import AccessEntry, DatasetEntry, GrantEntry, Receipt, RecordEntry
+from p2pcity.chain.entries import AccessEntry, DatasetEntry, DistrictEntry, GrantEntry, Receipt, RecordEntry
 from p2pcity.types.block import Block, QuorumCert
 from p2pcity.types.tx import Transaction
 
@@ -15,6 +15,17 @@ def status_view(status: dict[str, Any], now_s: float) -> dict[str, Any]:
     block_time = status.get("block_time_ms")
     age = None if block_time is None else round(max(0.0, now_s - block_time / 1000), 3)
     return {**status, "last_commit_age_s": age}
+
+
+def district_view(e: DistrictEntry) -> dict[str, Any]:
+    return {
+        "name": e.district.name,
+        "account": e.district.account.hex(),
+        "pre_key": e.district.pre_key.hex(),
+        "peer_id": e.district.peer_id,
+        "role": e.district.role,
+        "since_height": e.since_height,
+    }
 
 
 def qc_view(qc: QuorumCert) -> dict[str, Any]:

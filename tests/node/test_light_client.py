@@ -1,0 +1,202 @@
+"""The light client against a real node, honest and behind a lying proxy.
+
+One solo node process (its one validator signs each QC). Each lie is a rewrite of the
+node's real ``?proof=true`` answer by ``LyingProxy``; each must end in a
+``VerificationError`` naming what is wrong, while the same read straight from the node
+verifies. The stale-answer lie replays a real, older, correctly signed answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from p2pcity.chain import proof
+from p2pcity.chain.entries import DistrictEntry, RecordEntry
+from p2pcity.chain.genesis import Genesis
+from p2pcity.client import Client
+from p2pcity.client_light import LightClient, Trust, VerificationError
+from p2pcity.codec import decode, encode
+from p2pcity.crypto.keys import Identity
+from p2pcity.types.block import BlockHeader, QuorumCert, VoteSignature
+from tests.api.conftest import solo_node
+
+from .lying_proxy import LyingProxy
+
+NAME = "land/parcel-7"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Genesis]]:
+    root = tmp_path_factory.mktemp("light")
+    for url in solo_node(root):
+        with Client(url) as client:
+            client.put_record(Identity.generate(), NAME, b"deed v1", wait=True)
+        yield url, Genesis.load(root / "home" / "genesis.json")
+
+
+def trust(genesis: Genesis) -> Trust:
+    return Trust.from_genesis(genesis)
+
+
+def test_honest_reads_verify(node: tuple[str, Genesis]) -> None:
+    url, genesis = node
+    with LightClient(url, trust(genesis)) as light:
+        entry = light.record(NAME)
+        assert entry is not None and entry.digest == hashlib.sha256(b"deed v1").digest()
+        assert light.record("land/none") is None  # proven absent
+        vset, districts = light.validators()
+        assert vset.validators == genesis.validators
+        assert [d.district.pre_key for d in districts] == [
+            d.pre_key for d in sorted(genesis.districts, key=lambda d: d.account) if d.role == "validator"
+        ]
+        assert light.nonce(entry.signer) == 1
+        assert light.dataset(bytes(32)) is None
+        assert light.grant(bytes(32)) is None
+        assert light.district(genesis.validators[0]) is not None
+        assert light.trust.verified_height >= entry.height
+
+
+def _value(fn: Callable[[bytes], bytes]) -> Callable[[Any], Any]:
+    def lie(env: Any) -> Any:
+        entry = env["entries"][0]
+        entry["value"] = fn(bytes.fromhex(entry["value"])).hex()
+        return env
+
+    return lie
+
+
+def _record_digest(raw: bytes) -> bytes:
+    entry = decode(RecordEntry, raw)
+    return encode(dataclasses.replace(entry, digest=bytes(32)))
+
+
+def _absent(env: Any) -> Any:
+    env["entries"][0]["value"] = None
+    return env
+
+
+def _sibling(env: Any) -> Any:
+    siblings = env["entries"][0]["siblings"]
+    siblings[0] = "00" * 32 if siblings[0] != "00" * 32 else "11" * 32
+    return env
+
+
+def _header(change: Callable[[BlockHeader], BlockHeader]) -> Callable[[Any], Any]:
+    def lie(env: Any) -> Any:
+        header = decode(BlockHeader, bytes.fromhex(env["header"]))
+        env["header"] = encode(change(header)).hex()
+        return env
+
+    return lie
+
+
+def _qc(change: Callable[[QuorumCert], QuorumCert]) -> Callable[[Any], Any]:
+    def lie(env: Any) -> Any:
+        env["qc"] = encode(change(decode(QuorumCert, bytes.fromhex(env["qc"])))).hex()
+        return env
+
+    return lie
+
+
+def _forge_votes(qc: QuorumCert) -> QuorumCert:
+    votes = tuple(VoteSignature(v.signer, v.timestamp_ms, bytes(64)) for v in qc.votes)
+    return QuorumCert(qc.epoch, qc.view, qc.block_id, qc.height, votes)
+
+
+def _other_chain(h: BlockHeader) -> BlockHeader:
+    return dataclasses.replace(h, chain_id="other-city")
+
+
+def _other_root(h: BlockHeader) -> BlockHeader:
+    return dataclasses.replace(h, state_root=bytes(32))
+
+
+def _roots(env: Any) -> Any:
+    env["tree_root"] = "22" * 32
+    return env
+
+
+LIES: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "changed value": (_value(_record_digest), "value was altered"),
+    "fabricated absence": (_absent, "absence is fabricated"),
+    "changed sibling": (_sibling, "does not hash to the certified state root"),
+    "forged QC": (_qc(_forge_votes), "not signed by a quorum"),
+    "QC of another block": (_header(_other_root), "certifies another block"),
+    "header from another chain": (_header(_other_chain), "of chain 'other-city'"),
+    "roots not the header's": (_roots, "not the header's state root"),
+}
+
+
+@pytest.mark.parametrize("lie", list(LIES))
+def test_a_lying_node_is_caught(node: tuple[str, Genesis], lie: str) -> None:
+    url, genesis = node
+    rewrite, message = LIES[lie]
+    with (
+        LyingProxy(url, {"/records/": rewrite}) as liar,
+        LightClient(liar, trust(genesis)) as light,
+        pytest.raises(VerificationError, match=message),
+    ):
+        light.record(NAME)
+
+
+def test_control_without_the_proof_checks_the_lies_get_through(
+    node: tuple[str, Genesis], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lies above are real: with the state-proof and QC checks planted out, they are believed."""
+    url, genesis = node
+    monkeypatch.setattr(proof, "verify", lambda *_: None)
+    changed = {"/records/": LIES["changed value"][0]}
+    with LyingProxy(url, changed) as liar, LightClient(liar, trust(genesis)) as light:
+        entry = light.record(NAME)
+        assert entry is not None and entry.digest == bytes(32)
+    monkeypatch.setattr(QuorumCert, "verify", lambda *_: True)
+    forged = {"/records/": LIES["forged QC"][0]}
+    with LyingProxy(url, forged) as liar, LightClient(liar, trust(genesis)) as light:
+        assert light.record(NAME) is not None
+
+
+def test_a_lie_about_a_validators_pre_key_is_caught(node: tuple[str, Genesis]) -> None:
+    url, genesis = node
+
+    def swap_pre_key(env: Any) -> Any:
+        entry = env["entries"][1]
+        d = decode(DistrictEntry, bytes.fromhex(entry["value"]))
+        forged = dataclasses.replace(d.district, pre_key=Identity.generate().public.pre_key)
+        entry["value"] = encode(DistrictEntry(forged, d.since_height)).hex()
+        return env
+
+    with (
+        LyingProxy(url, {"/validators": swap_pre_key}) as liar,
+        LightClient(liar, trust(genesis)) as light,
+        pytest.raises(VerificationError, match="value was altered"),
+    ):
+        light.validators()
+
+
+def test_a_replayed_older_answer_is_caught_as_stale(node: tuple[str, Genesis]) -> None:
+    url, genesis = node
+    with Client(url) as client:
+        old = client.get(f"/records/{NAME}", proof="true")
+        client.wait_for_height(old["height"] + 1)
+    light = LightClient(url, trust(genesis))
+    with light:
+        assert light.record(NAME) is not None  # verified at a later height
+    with LyingProxy(url, {"/records/": lambda _: old}) as liar:
+        light.node = Client(liar)
+        with light, pytest.raises(VerificationError, match="stale answer"):
+            light.record(NAME)
+
+
+def test_a_genesis_of_another_chain_trusts_none_of_this_one(node: tuple[str, Genesis]) -> None:
+    url, genesis = node
+    stranger = Trust("other-city", genesis.block().id, genesis.validators)
+    with LightClient(url, stranger) as light, pytest.raises(VerificationError, match="chain"):
+        light.record(NAME)
+    foreign = Trust(genesis.chain_id, genesis.block().id, (Identity.generate().public.signing_key,))
+    with LightClient(url, foreign) as light, pytest.raises(VerificationError, match="quorum"):
+        light.record(NAME)
