@@ -162,6 +162,7 @@ class LightClient:
     def __init__(self, url: str, trust: Trust, timeout: float = 10.0) -> None:
         self.trust = trust
         self.node = Client(url, timeout=timeout)
+        self.last: Verified | None = None  # the last verified answer (its height and header)
 
     def close(self) -> None:
         self.node.close()
@@ -173,7 +174,8 @@ class LightClient:
         self.close()
 
     def read(self, path: str, keys: Sequence[bytes]) -> Verified:
-        return verify_envelope(self.trust, self.node.get(path, proof="true"), keys)
+        self.last = verify_envelope(self.trust, self.node.get(path, proof="true"), keys)
+        return self.last
 
     def record(self, name: str) -> RecordEntry | None:
         key = record_key(name)
@@ -207,7 +209,7 @@ class LightClient:
         except DecodeError as exc:
             raise VerificationError(f"verification failed: malformed validator set: {exc}") from exc
         keys = [VALIDATOR_SET, *(district_key(v) for v in vset.validators)]
-        verified = verify_envelope(self.trust, env, keys)
+        verified = self.last = verify_envelope(self.trust, env, keys)
         districts = []
         for account in vset.validators:
             entry = _entry(DistrictEntry, verified.values[district_key(account)])

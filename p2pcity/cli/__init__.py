@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "record": ("p2pcity.cli.records", "record", "Notarise documents: put and get records."),
     "start": ("p2pcity.cli.node", "start", "Run a node from its home directory."),
     "testnet": ("p2pcity.cli.testnet", "testnet", "Run a local multi-district testnet."),
+    "verify": ("p2pcity.cli.verify", "verify", "Check records, datasets, grants, validators with proofs."),
     "watch": ("p2pcity.cli.watch", "watch", "Follow what commits: blocks, txs, records, grants."),
 }
 

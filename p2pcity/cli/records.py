@@ -64,15 +64,50 @@ def put(
 @click.argument("name")
 @NODE
 @click.option("--version", type=click.IntRange(min=1), help="A past version (default: the latest).")
+@click.option(
+    "--verify",
+    "check",
+    is_flag=True,
+    help="Trust the proofs, not the node: check the record against a certified header (needs --genesis).",
+)
+@click.option(
+    "--genesis",
+    "genesis_file",
+    envvar="P2PCITY_GENESIS",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The chain's genesis file, the trust anchor of --verify (env P2PCITY_GENESIS).",
+)
 @click.option("--json", "as_json", is_flag=True)
-def get(name: str, node_url: str, version: int | None, as_json: bool) -> None:
+def get(
+    name: str, node_url: str, version: int | None, check: bool, genesis_file: Path | None, as_json: bool
+) -> None:
     """Print a record: SHA-256, size, version, block height and signer."""
+    if check:
+        _get_verified(name, node_url, version, genesis_file, as_json)
+        return
     with Client(node_url) as node:
         try:
             entry = node.record(name, version)
         except ClientError as exc:
             raise UserError(str(exc)) from exc
     _show(entry, as_json)
+
+
+def _get_verified(
+    name: str, node_url: str, version: int | None, genesis_file: Path | None, as_json: bool
+) -> None:
+    from p2pcity.api.views import record_view  # noqa: PLC0415 - keeps the plain get fast
+    from p2pcity.cli.verify import light_client, proven_at, show, verified  # noqa: PLC0415
+
+    if genesis_file is None:
+        raise UserError("--verify needs the chain's genesis file: --genesis FILE (or P2PCITY_GENESIS)")
+    if version is not None:
+        raise UserError("--verify proves the latest version; a past one is proven by its transaction")
+    with light_client(node_url, genesis_file) as light:
+        entry = verified(light, lambda lc: lc.record(name))
+        if entry is None:
+            raise UserError(f"no record {name!r}: its absence is {proven_at(light)}")
+        show(record_view(entry), light, as_json)
 
 
 def _show(entry: dict[str, object], as_json: bool) -> None:

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from p2pcity.chain import proof
 from p2pcity.chain.entries import DistrictEntry, RecordEntry
 from p2pcity.chain.genesis import Genesis
+from p2pcity.cli import cli
 from p2pcity.client import Client
 from p2pcity.client_light import LightClient, Trust, VerificationError
 from p2pcity.codec import decode, encode
@@ -200,3 +205,54 @@ def test_a_genesis_of_another_chain_trusts_none_of_this_one(node: tuple[str, Gen
     foreign = Trust(genesis.chain_id, genesis.block().id, (Identity.generate().public.signing_key,))
     with LightClient(url, foreign) as light, pytest.raises(VerificationError, match="quorum"):
         light.record(NAME)
+
+
+# --- the CLI: record get --verify, verify record ------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "p2pcity", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_record_get_verify_succeeds_on_the_node_and_fails_in_one_line_behind_a_liar(
+    node: tuple[str, Genesis], tmp_path: Path
+) -> None:
+    url, genesis = node
+    genesis_file = tmp_path / "genesis.json"
+    genesis.save(genesis_file)
+    honest = _cli("record", "get", NAME, "--verify", "--genesis", str(genesis_file), "--node", url)
+    assert honest.returncode == 0, honest.stderr
+    assert hashlib.sha256(b"deed v1").hexdigest() in honest.stdout
+    assert "verified at height" in honest.stdout
+    def lie(answer: Any) -> Any:  # the plain view and the proof envelope alike
+        if "entries" not in answer:
+            return {**answer, "sha256": "00" * 32}
+        return LIES["changed value"][0](answer)
+
+    with LyingProxy(url, {"/records/": lie}) as liar:
+        plain = _cli("record", "get", NAME, "--node", liar)
+        lied = _cli("record", "get", NAME, "--verify", "--genesis", str(genesis_file), "--node", liar)
+    assert plain.returncode == 0 and "0" * 64 in plain.stdout  # without --verify the lie is printed
+    assert lied.returncode != 0 and lied.stdout == ""
+    assert lied.stderr.count("\n") == 1 and "value was altered" in lied.stderr
+
+
+def test_verify_record_checks_a_document_for_a_third_party(node: tuple[str, Genesis], tmp_path: Path) -> None:
+    url, genesis = node
+    genesis_file = tmp_path / "genesis.json"
+    genesis.save(genesis_file)
+    deed, forged = tmp_path / "deed", tmp_path / "forged"
+    deed.write_bytes(b"deed v1")
+    forged.write_bytes(b"deed v0")
+    base = ["verify", "record", NAME, "--genesis", str(genesis_file), "--node", url]
+    ok = CliRunner().invoke(cli, [*base, "--file", str(deed)])
+    assert ok.exit_code == 0, ok.output
+    bad = CliRunner().invoke(cli, [*base, "--file", str(forged)])
+    assert bad.exit_code != 0 and "is not the latest version" in bad.stderr
+    trusted = ["--genesis", str(genesis_file), "--node", url]
+    absent = CliRunner().invoke(cli, ["verify", "record", "land/none", *trusted])
+    assert absent.exit_code != 0 and "its absence is verified at height" in absent.stderr
+    keys = CliRunner().invoke(cli, ["verify", "validators", *trusted])
+    assert keys.exit_code == 0 and genesis.districts[0].pre_key.hex() in keys.output
