@@ -28,7 +28,7 @@ from p2pcity.client_light import LightClient, Trust, VerificationError
 from p2pcity.codec import decode, encode
 from p2pcity.crypto.keys import Identity
 from p2pcity.types.block import BlockHeader, QuorumCert, VoteSignature
-from tests.api.conftest import solo_node
+from tests import processes
 
 from .lying_proxy import LyingProxy
 
@@ -37,11 +37,10 @@ NAME = "land/parcel-7"
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Genesis]]:
-    root = tmp_path_factory.mktemp("light")
-    for url in solo_node(root):
-        with Client(url) as client:
+    for running in processes.solo_node(tmp_path_factory.mktemp("light")):
+        with Client(running.url) as client:
             client.put_record(Identity.generate(), NAME, b"deed v1", wait=True)
-        yield url, Genesis.load(root / "home" / "genesis.json")
+        yield running.url, Genesis.load(running.home / "genesis.json")
 
 
 def trust(genesis: Genesis) -> Trust:
@@ -222,8 +221,9 @@ def test_record_get_verify_succeeds_on_the_node_and_fails_in_one_line_behind_a_l
     url, genesis = node
     genesis_file = tmp_path / "genesis.json"
     genesis.save(genesis_file)
-    honest = _cli("record", "get", NAME, "--verify", "--genesis", str(genesis_file), "--node", url)
-    assert honest.returncode == 0, honest.stderr
+    verify = ["record", "get", NAME, "--verify", "--genesis", str(genesis_file)]
+    honest = CliRunner().invoke(cli, [*verify, "--node", url])
+    assert honest.exit_code == 0, honest.output
     assert hashlib.sha256(b"deed v1").hexdigest() in honest.stdout
     assert "verified at height" in honest.stdout
     def lie(answer: Any) -> Any:  # the plain view and the proof envelope alike
@@ -232,9 +232,10 @@ def test_record_get_verify_succeeds_on_the_node_and_fails_in_one_line_behind_a_l
         return LIES["changed value"][0](answer)
 
     with LyingProxy(url, {"/records/": lie}) as liar:
-        plain = _cli("record", "get", NAME, "--node", liar)
-        lied = _cli("record", "get", NAME, "--verify", "--genesis", str(genesis_file), "--node", liar)
-    assert plain.returncode == 0 and "0" * 64 in plain.stdout  # without --verify the lie is printed
+        plain = CliRunner().invoke(cli, ["record", "get", NAME, "--node", liar])
+        # The real process: exit status and stderr as a user sees them.
+        lied = _cli(*verify, "--node", liar)
+    assert plain.exit_code == 0 and "0" * 64 in plain.stdout  # without --verify the lie is printed
     assert lied.returncode != 0 and lied.stdout == ""
     assert lied.stderr.count("\n") == 1 and "value was altered" in lied.stderr
 
