@@ -19,6 +19,7 @@ from p2pcity.cli.errors import UserError
 from p2pcity.cli.options import KEY, NO_WAIT, NODE
 from p2pcity.cli.progress import TransferBar
 from p2pcity.client import Client, ClientError
+from p2pcity.client_light import LightClient
 from p2pcity.crypto.keys import Identity, IdentityError, PublicIdentity
 from p2pcity.sharing import EnvelopeError, SharingError
 from p2pcity.sharing import client as sharing
@@ -65,6 +66,15 @@ def _public(text: str) -> PublicIdentity:
         return PublicIdentity.parse(text)
     except IdentityError as exc:
         raise UserError(f"--to: {exc}") from exc
+
+
+def _proven(node_url: str, genesis_file: Path | None) -> LightClient | None:
+    """A light client of ``node_url`` when a genesis file is given (the reads are then proven)."""
+    if genesis_file is None:
+        return None
+    from p2pcity.cli.verify import light_client  # noqa: PLC0415 - only with --genesis
+
+    return light_client(node_url, genesis_file)
 
 
 def _identity(path: Path) -> Identity:
@@ -172,6 +182,13 @@ def put(
     multiple=True,
     help="Another node's API URL (repeat): f+1 distinct nodes in all must agree on the validators' keys.",
 )
+@click.option(
+    "--genesis",
+    "genesis_file",
+    envvar="P2PCITY_GENESIS",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Verify what the node says with proofs, trusting only this genesis file (env P2PCITY_GENESIS).",
+)
 @NO_WAIT
 def grant(
     dataset_id: str,
@@ -179,6 +196,7 @@ def grant(
     key_file: Path,
     node_url: str,
     confirm_urls: tuple[str, ...],
+    genesis_file: Path | None,
     expires: str,
     purpose: str,
     max_uses: int,
@@ -190,12 +208,14 @@ def grant(
     The re-encryption key is split among the current validators (any
     --threshold of them serve a request); nobody else learns anything. The
     validators' PRE keys are taken only when --node and the --confirm-node
-    nodes (f+1 distinct ones in all) give the same answer.
+    nodes (f+1 distinct ones in all) give the same answer, or, with
+    --genesis, when their proofs verify (one node is then enough).
     """
     dataset, grantee = _id(dataset_id), _public(to)
     expires_at = parse_expiry(expires, int(time.time() * 1000))
     identity = _identity(key_file)
     confirm = [Client(url) for url in confirm_urls]
+    proven = _proven(node_url, genesis_file)
     with Client(node_url) as node:
         try:
             result = sharing.grant(
@@ -209,12 +229,15 @@ def grant(
                 max_uses=max_uses,
                 threshold=threshold,
                 wait=not no_wait,
+                proven=proven,
             )
         except _ERRORS as exc:
             raise UserError(str(exc)) from exc
         finally:
             for other in confirm:
                 other.close()
+            if proven is not None:
+                proven.close()
     click.echo(result.id.hex())
     click.echo(_outcome(result.tx), err=True)
 
@@ -229,6 +252,13 @@ def grant(
 @click.option("--purpose", default="", help="Why you open it; recorded on chain in the audit log.")
 @click.option("--grant", "grant_id", help="Use this grant (default: your newest live one).")
 @click.option("--request", "request_tx", help="Reuse a committed access request (a retry spends no use).")
+@click.option(
+    "--genesis",
+    "genesis_file",
+    envvar="P2PCITY_GENESIS",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Verify what the node says with proofs, trusting only this genesis file (env P2PCITY_GENESIS).",
+)
 def get(
     dataset_id: str,
     key_file: Path,
@@ -237,6 +267,7 @@ def get(
     purpose: str,
     grant_id: str | None,
     request_tx: str | None,
+    genesis_file: Path | None,
 ) -> None:
     """Open DATASET_ID (yours, or granted to you) into --out.
 
@@ -247,6 +278,7 @@ def get(
     grant_raw = _id(grant_id, "--grant") if grant_id else None
     request_raw = _id(request_tx, "--request") if request_tx else None
     identity = _identity(key_file)
+    proven = _proven(node_url, genesis_file)
     with Client(node_url) as node:
         try:
             with TransferBar("download") as bar:
@@ -259,9 +291,13 @@ def get(
                     grant_id=grant_raw,
                     request_tx=request_raw,
                     progress=bar.update,
+                    proven=proven,
                 )
         except _ERRORS as exc:
             raise UserError(str(exc)) from exc
+        finally:
+            if proven is not None:
+                proven.close()
     for why in opened.rejected:
         click.echo(f"warning: dropped an invalid capsule fragment: {why}", err=True)
     click.echo(f"wrote {opened.size} bytes to {out}")

@@ -24,6 +24,7 @@ from p2pcity.chain.access import Refusal, dataset_entry_problem, grant_entry_pro
 from p2pcity.chain.entries import DatasetEntry, GrantEntry
 from p2pcity.chain.handlers import grant_id_of
 from p2pcity.client import Client, ClientError
+from p2pcity.client_light import LightClient
 from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.crypto.keys import Identity, PublicIdentity
 from p2pcity.sharing.datakey import SharingError, open_as_owner
@@ -79,19 +80,33 @@ def _entry(client: Client, path: str, cls: type[Any]) -> Any:
         raise SharingError(f"the node sent a malformed ledger entry for {path}: {exc}") from exc
 
 
-def dataset_entry(client: Client, dataset_id: bytes) -> DatasetEntry:
+def dataset_entry(client: Client, dataset_id: bytes, proven: LightClient | None = None) -> DatasetEntry:
     """The dataset's ledger entry, checked against its id: the owner's signature over it and
-    her proofs of possession. A node that alters or fabricates an entry is caught here."""
-    entry: DatasetEntry = _entry(client, f"/datasets/{dataset_id.hex()}/entry", DatasetEntry)
+    her proofs of possession. A node that alters or fabricates an entry is caught here; with
+    ``proven``, the entry is also proven on chain against a certified header."""
+    if proven is not None:
+        found = proven.dataset(dataset_id)
+        if found is None:
+            raise SharingError(f"no dataset {dataset_id.hex()} (proven absent)")
+        entry: DatasetEntry = found
+    else:
+        entry = _entry(client, f"/datasets/{dataset_id.hex()}/entry", DatasetEntry)
     problem = dataset_entry_problem(chain_id(client), dataset_id, entry)
     if problem is not None:
         raise SharingError(f"node {client.url} sent a dataset entry that does not verify: {problem}")
     return entry
 
 
-def grant_entry(client: Client, grant_id: bytes) -> GrantEntry:
-    """The grant's ledger entry, its terms checked against its id and the owner's signature."""
-    entry: GrantEntry = _entry(client, f"/grants/{grant_id.hex()}/entry", GrantEntry)
+def grant_entry(client: Client, grant_id: bytes, proven: LightClient | None = None) -> GrantEntry:
+    """The grant's ledger entry, its terms checked against its id and the owner's signature;
+    with ``proven``, proven on chain too (so its revocation and uses are the chain's)."""
+    if proven is not None:
+        found = proven.grant(grant_id)
+        if found is None:
+            raise SharingError(f"no grant {grant_id.hex()} (proven absent)")
+        entry: GrantEntry = found
+    else:
+        entry = _entry(client, f"/grants/{grant_id.hex()}/entry", GrantEntry)
     problem = grant_entry_problem(chain_id(client), grant_id, entry)
     if problem is not None:
         raise SharingError(f"node {client.url} sent a grant entry that does not verify: {problem}")
@@ -152,15 +167,22 @@ def grant(
     max_uses: int = 0,
     threshold: int | None = None,
     wait: bool = True,
+    proven: LightClient | None = None,
 ) -> Submitted:
-    """Grant ``grantee`` access; the validators' keys must agree across ``client`` and ``confirm``."""
-    dataset = dataset_entry(client, dataset_id)
+    """Grant ``grantee`` access; the validators' keys must agree across ``client`` and ``confirm``,
+    or, with ``proven``, are proven against a certified header (then one node is enough)."""
+    dataset = dataset_entry(client, dataset_id, proven)
+    if proven is not None:
+        _, districts = proven.validators()
+        keys = {d.district.account: d.district.pre_key for d in districts}
+    else:
+        keys = validator_keys([client, *confirm])
     body: AccessGrant = build_grant(
         identity,
         chain_id(client),
         dataset,
         grantee,
-        validator_keys([client, *confirm]),
+        keys,
         threshold=threshold,
         expires_at_ms=expires_at_ms,
         purpose=purpose,
@@ -283,13 +305,14 @@ def get_data(
     grant_id: bytes | None = None,
     request_tx: bytes | None = None,
     progress: Progress | None = None,
+    proven: LightClient | None = None,
 ) -> Opened:
     """Request access (on chain), collect and combine fragments, download, verify, decrypt.
 
     ``request_tx`` reuses an already committed access request (a retry after
     the proxies could not be reached), so no second use of the grant is spent.
     """
-    dataset = dataset_entry(client, dataset_id)
+    dataset = dataset_entry(client, dataset_id, proven)
     rejected: list[str] = []
     me = identity.signer.public_key
     if dataset.owner == me:
@@ -303,7 +326,7 @@ def get_data(
                     "you hold no live grant on this dataset for this purpose (revoked, expired, used up?)"
                 )
             grant_id = found[0].grant_id
-        entry = grant_entry(client, grant_id)
+        entry = grant_entry(client, grant_id, proven)
         if entry.grant.dataset_id != dataset_id:
             raise SharingError("that grant is for another dataset")
         if entry.grant.verifying_key != dataset.dataset.verifying_key:

@@ -22,9 +22,11 @@ from typing import Any
 
 import pytest
 
-from p2pcity.chain.entries import DatasetEntry, GrantEntry
+from p2pcity.chain.entries import DatasetEntry, DistrictEntry, GrantEntry
+from p2pcity.chain.genesis import Genesis
 from p2pcity.chain.handlers import dataset_id_of, grant_id_of
 from p2pcity.client import Client, ClientError
+from p2pcity.client_light import LightClient, Trust, VerificationError
 from p2pcity.codec import decode, encode
 from p2pcity.config import NodeConfig
 from p2pcity.crypto import umbral
@@ -296,3 +298,55 @@ def test_fewer_than_t_colluding_proxies_with_a_revoked_grantee_learn_nothing(
     assert served == 0 and codes == {"http-403"}
     with pytest.raises(SharingError, match="1 valid capsule fragments, 2 needed"):
         recover_data_key(grantee, entry, grant, [own_cfrag, own_cfrag])
+
+
+def test_with_proofs_one_node_is_enough_and_a_lie_is_caught_with_no_honest_node_to_compare(
+    net: Testnet, nodes: list[Client], tmp_path: Path
+) -> None:
+    """``proven`` (the light client, issue 13): the owner takes the validators' PRE keys, and the
+    grantee the dataset and grant, from proofs against a certified header, so one node suffices
+    and a lie in the proven answer is caught even when no honest node is asked."""
+    trust = Trust.from_genesis(Genesis.load(net.dir / "genesis.json"))
+    owner, grantee = Identity.generate(), Identity.generate()
+    doc = tmp_path / "deed.txt"
+    doc.write_bytes(b"deed of lot 9")
+    dataset = sharing.put_data(nodes[0], owner, doc, "deed").id
+    settle(net, nodes[0])
+
+    def own_keys(env: dict[str, Any]) -> dict[str, Any]:
+        if "entries" not in env:
+            return env
+        first = decode(DistrictEntry, bytes.fromhex(env["entries"][1]["value"])).district.pre_key
+        for entry in env["entries"][1:]:
+            d = decode(DistrictEntry, bytes.fromhex(entry["value"]))
+            entry["value"] = encode(replace(d, district=replace(d.district, pre_key=first))).hex()
+        return env
+
+    with (
+        LyingProxy(net.nodes[0].api, {"/validators": own_keys}) as url,
+        Client(url) as liar,
+        LightClient(url, trust) as light,
+        pytest.raises(VerificationError, match="value was altered"),
+    ):
+        sharing.grant(liar, owner, dataset, grantee.public, proven=light)
+    with LightClient(net.nodes[0].api, trust) as light:
+        grant = sharing.grant(nodes[0], owner, dataset, grantee.public, proven=light)
+    assert grant.tx["receipt"]["ok"]
+    settle(net, nodes[1])
+
+    def more_uses(env: dict[str, Any]) -> dict[str, Any]:
+        if "entries" in env:
+            entry = decode(GrantEntry, bytes.fromhex(env["entries"][0]["value"]))
+            env["entries"][0]["value"] = encode(replace(entry, uses=entry.uses + 7)).hex()
+        return env
+
+    with (
+        LyingProxy(net.nodes[1].api, {f"/grants/{grant.id.hex()}": more_uses}) as url,
+        Client(url) as liar,
+        LightClient(url, trust) as light,
+        pytest.raises(VerificationError, match="value was altered"),
+    ):
+        sharing.get_data(liar, grantee, dataset, tmp_path / "lied.txt", grant_id=grant.id, proven=light)
+    with LightClient(net.nodes[0].api, trust) as light:
+        opened = sharing.get_data(nodes[0], grantee, dataset, tmp_path / "open.txt", proven=light)
+    assert (tmp_path / "open.txt").read_bytes() == b"deed of lot 9" and opened.grant_id == grant.id
