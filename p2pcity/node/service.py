@@ -61,7 +61,6 @@ RECENT_BLOCKS = 64
 class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
-        self._started = time.monotonic()
         self.genesis = Genesis.load(config.genesis_file)
         self.chain_id = self.genesis.chain_id
         self.identity = Identity.load(config.identity_file)
@@ -258,7 +257,8 @@ class Node:
 
     def syncing(self) -> bool:
         height = self.store.last_height() or 0
-        return is_syncing(height, self.syncer.best_peer_height, time.monotonic() - self._started)
+        alone = set(self.validators()) <= {self.account}  # the only validator: no one to sync from
+        return is_syncing(height, self.syncer.best_peer_height, alone=alone)
 
     def committed_state(self) -> StateView:
         return self.store

@@ -31,18 +31,20 @@ log = logging.getLogger(__name__)
 SYNC_INTERVAL = 2.0
 # Gaps this small are closed by consensus itself (fetching ancestors of a proposal).
 SYNC_THRESHOLD = 3
-# How long a node that has heard no peer's height yet says it is syncing (a restarted node
-# reconnects within this; a lone node stops saying it after this).
-STARTUP_GRACE = 5.0
 
 
-def is_syncing(ours: int, best_peer_height: int | None, uptime: float) -> bool:
+def is_syncing(ours: int, best_peer_height: int | None, *, alone: bool = False) -> bool:
     """Whether a node at committed height ``ours`` is catching up.
 
-    One rule for the /status ``syncing`` flag and the syncer's trigger.
+    One rule for the /status ``syncing`` flag, the API's 503 on writes and the
+    syncer's trigger. A node that has heard no peer's height yet cannot know it
+    is current, so it says it is syncing, unless it has no one to hear from
+    (``alone``: the only validator). (Before: it said so only for a 5 s start-up
+    grace; on a loaded machine a restarted node often had heard nobody by then
+    and accepted writes at its old height: the CI nemesis caught it.)
     """
     if best_peer_height is None:
-        return uptime < STARTUP_GRACE
+        return not alone
     return best_peer_height >= ours + SYNC_THRESHOLD
 
 
@@ -133,7 +135,7 @@ class Syncer:
         peer, best = max(heights.items(), key=lambda kv: kv[1])
         self.best_peer_height = best
         ours = self.chain.last_height() or 0
-        if not is_syncing(ours, best, uptime=float("inf")):
+        if not is_syncing(ours, best):
             return
         log.info("behind by %d blocks: syncing from %s", best - ours, peer[-8:])
         start = ours + 1

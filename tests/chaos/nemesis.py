@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import statistics
 import threading
 import time
@@ -40,6 +41,7 @@ from p2pcity.testnet import Testnet
 from p2pcity.types.tx import RecordPut, Transaction
 from tests.chaos.conftest import BYZANTINE_PROGRAM, account_tx_hashes, chain_hashes, logs
 
+EQUIVOCATION = re.compile(r"equivocation by ([0-9a-f]{16}): (\w+)")  # p2pcity.node.driver's log line
 KINDS = ("kill", "pause", "isolate", "bridge", "lag", "skew", "byzantine", "restart_all")
 
 
@@ -122,6 +124,7 @@ class Nemesis:
         assert net.emulation is not None
         self.emulation = net.emulation
         self._byzantine: set[int] = set()
+        self._ever_byzantine: set[int] = set()  # whose equivocation the checkers expect
         honest = self.emulation.command
 
         planted = bool(os.environ.get("P2PCITY_PLANTED_BUG"))  # negative control: every node wrapped
@@ -196,6 +199,7 @@ class Nemesis:
         elif kind == "byzantine":
             seen = self._evidence()
             self._byzantine = {target}
+            self._ever_byzantine.add(target)
             net.restart(target, timeout=120)
             time.sleep(hold)
             if self.byzantine_mode == "equivocate":
@@ -303,6 +307,13 @@ class Nemesis:
         for i, node in enumerate(net.nodes):
             committed = account_tx_hashes(net, i, account)
             report.lost += [f"{h[:16]} not on {node.name}" for h in report.acknowledged if h not in committed]
+        byzantine = {net.nodes[i].account[:16] for i in self._ever_byzantine}
         for i in range(self.n):
-            if "Traceback" in logs(net, i):
+            text = logs(net, i)
+            if "Traceback" in text:
                 report.violations.append(f"traceback in node {i}'s log")
+            # An honest node never signs two votes or proposals in one view: evidence against
+            # a node the nemesis did not make byzantine is a broken safety rule.
+            for offender, kind in set(EQUIVOCATION.findall(text)):
+                if offender not in byzantine:
+                    report.violations.append(f"node {i} holds {kind} evidence against honest {offender}")

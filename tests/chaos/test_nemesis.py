@@ -51,6 +51,8 @@ def _nemesis(
     finally:
         net.down()
     print(report.summary())
+    for line in (report.violations + report.stalls)[:10]:
+        print("  ", line)
     return report
 
 
