@@ -10,7 +10,12 @@ absent keys against the final root: size (canonical bytes) and time to build
 and to verify. Times are CPU seconds of the process (``time.process_time``,
 RocksDB's own threads included), so a loaded machine does not skew the ratio.
 
-    python bench/bench_state_tree.py [--keys 20000] [--batch 500] [--proofs 2000]
+Last, the ledger itself: blocks of signed ``record.put`` transactions executed
+and committed to a RocksDB store (``Store.commit_block``), once with the state
+tree and once with the executor's root swapped back to the chained hash, in the
+same run; the ratio is the tree's cost on committed tx/s of one node.
+
+    python bench/bench_state_tree.py [--keys 20000] [--batch 500] [--proofs 2000] [--txs 5000]
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from p2pcity.chain import proof, tree
+from p2pcity.chain import executor, proof, tree
 from p2pcity.chain.state import next_aux_root
 from p2pcity.codec import encode
 from p2pcity.crypto.hashing import sha256, tagged_hash
-from p2pcity.store import layout
+from p2pcity.store import Store, layout
 from p2pcity.store.db import Database
 
 
@@ -80,11 +86,45 @@ def run_tree(db: Database, work: list[dict[bytes, bytes | None]]) -> tuple[float
     return time.process_time() - start, roots, node_writes
 
 
+def _chained_hash_root(
+    base: object, parent_root: bytes, height: int, writes: dict[bytes, bytes | None]
+) -> tuple[bytes, dict[bytes, bytes | None]]:
+    """The state root before the tree: H(parent root, H(sorted writes)), no tree writes."""
+    digest = sha256(b"".join(k + (v or b"") for k, v in sorted(writes.items())))
+    return tagged_hash(b"p2pcity/state/v1", parent_root, digest), {}
+
+
+def ledger_rate(txs: list[Any], block_size: int, with_tree: bool) -> tuple[float, float]:
+    """(committed tx/s, CPU s) of executing and committing ``txs`` in blocks to a RocksDB store."""
+    from bench_ledger import CHAIN, build_chain  # noqa: PLC0415 - a sibling script
+
+    real = executor.next_state_root
+    if not with_tree:
+        executor.next_state_root = _chained_hash_root  # type: ignore[assignment]
+    try:
+        genesis, blocks = build_chain(txs, block_size)
+        with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "db", sync_commits=False) as store:
+            root = genesis.block().header.state_root
+            store.commit_block(genesis.block(), None, genesis.state_writes(), root)
+            start = time.process_time()
+            for block in blocks:
+                result = executor.execute(
+                    store, root, CHAIN, block.height, block.header.timestamp_ms, block.txs, lambda _: True
+                )
+                store.commit_block(block, None, result.writes, result.state_root)
+                root = result.state_root
+            spent = time.process_time() - start
+    finally:
+        executor.next_state_root = real  # type: ignore[assignment]
+    return len(txs) / spent, spent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--proofs", type=int, default=2000)
+    parser.add_argument("--txs", type=int, default=5000)
     args = parser.parse_args()
     work = batches(args.keys, args.batch)
     total = sum(len(w) for w in work)
@@ -116,6 +156,14 @@ def main() -> None:
         print(f"  verify {t_verify / len(proofs) * 1e6:8.1f} us/proof")
         base_db.close()
         tree_db.close()
+    from bench_ledger import make_txs  # noqa: PLC0415 - a sibling script
+
+    txs = make_txs(args.txs)
+    before, _ = ledger_rate(txs, 500, with_tree=False)
+    after, _ = ledger_rate(txs, 500, with_tree=True)
+    print(f"ledger, {args.txs} record.put in blocks of 500, executed + committed to RocksDB:")
+    print(f"  chained hash (before): {before:8.0f} tx/s")
+    print(f"  state tree (now):      {after:8.0f} tx/s   ({after / before:.2f}x)")
 
 
 if __name__ == "__main__":

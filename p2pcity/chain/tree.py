@@ -28,6 +28,7 @@ retained depth reach; it is the node's choice, outside the state root.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -157,6 +158,10 @@ class _Update:
         self.version = version
         self.writes: dict[bytes, bytes | None] = {}
         self.retired: list[bytes] = []
+        self._at = _NODE + version.to_bytes(8, "big")  # node keys of this version start so
+
+    def _key(self, depth: int, prefix: int) -> bytes:
+        return self._at + depth.to_bytes(2, "big") + (prefix << (MAX_DEPTH - depth)).to_bytes(32, "big")
 
     def retire(self, key: bytes) -> None:
         if key in self.writes:  # written earlier in this very batch (a leaf moved up twice)
@@ -165,7 +170,7 @@ class _Update:
             self.retired.append(key)
 
     def leaf(self, depth: int, prefix: int, k_hash: bytes, v_hash: bytes) -> Ref:
-        self.writes[node_key(self.version, depth, prefix)] = b"\x00" + k_hash + v_hash
+        self.writes[self._key(depth, prefix)] = b"\x00" + k_hash + v_hash
         return Ref(_LEAFKIND, leaf_hash(k_hash, v_hash), self.version)
 
     def internal(self, depth: int, prefix: int, left: Ref | None, right: Ref | None) -> Ref | None:
@@ -180,8 +185,7 @@ class _Update:
             key, node = _load(source, lone, depth + 1, prefix * 2 + side)
             self.retire(key)
             return self.leaf(depth, prefix, node.k_hash, node.v_hash)
-        raw = b"\x01" + _encode_child(left) + _encode_child(right)
-        self.writes[node_key(self.version, depth, prefix)] = raw
+        self.writes[self._key(depth, prefix)] = b"\x01" + _encode_child(left) + _encode_child(right)
         return Ref(_INTERNALKIND, internal_hash(_hash_of(left), _hash_of(right)), self.version)
 
     def build(self, depth: int, prefix: int, items: list[tuple[bytes, bytes]]) -> Ref | None:
@@ -192,7 +196,7 @@ class _Update:
             return self.leaf(depth, prefix, items[0][0], items[0][1])
         if depth >= MAX_DEPTH:
             raise TreeError("two keys share all 256 bits of their hash")
-        cut = _split(items, depth)
+        cut = _split(items, depth, prefix)
         left = self.build(depth + 1, prefix * 2, items[:cut])
         right = self.build(depth + 1, prefix * 2 + 1, items[cut:])
         return self.internal(depth, prefix, left, right)
@@ -217,7 +221,7 @@ class _Update:
             return self.build(depth, prefix, sorted(merged.items()))
         if depth >= MAX_DEPTH:
             raise TreeError("an internal node at the tree's full depth")
-        cut = _split(items, depth)
+        cut = _split(items, depth, prefix)
         left = self.update(node.left, depth + 1, prefix * 2, items[:cut])
         right = self.update(node.right, depth + 1, prefix * 2 + 1, items[cut:])
         if left == node.left and right == node.right:
@@ -236,12 +240,11 @@ class _Pending:
         return self._update.writes.get(key)
 
 
-def _split(items: list[tuple[bytes, bytes]] | list[_Item], depth: int) -> int:
-    """Index of the first item whose path turns right at ``depth`` (items are sorted)."""
-    for i, (k, _) in enumerate(items):
-        if bit(k, depth):
-            return i
-    return len(items)
+def _split(items: list[tuple[bytes, bytes]] | list[_Item], depth: int, prefix: int) -> int:
+    """Index of the first item whose path turns right at ``depth`` (items sorted, all on ``prefix``)."""
+    # The first key hash at or above prefix||1||0...0 is the first one on the right.
+    boundary = ((prefix * 2 + 1) << (MAX_DEPTH - 1 - depth)).to_bytes(32, "big")
+    return bisect.bisect_left(items, (boundary,))
 
 
 def apply(
