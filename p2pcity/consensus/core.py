@@ -113,6 +113,9 @@ class Core(ViewChange):
         self.chain_id = genesis.header.chain_id
         self.epoch = epoch
         self.validators = ValidatorSet(validators)
+        # An observer (a key outside the set) follows the chain but signs nothing: its votes
+        # and timeouts count for nobody, and its own gossip validator would refuse them.
+        self.member = self.me in self.validators
         self.app = app
         self.config = config or Config()
         self.genesis_qc = QuorumCert.genesis(genesis.id)
@@ -125,8 +128,15 @@ class Core(ViewChange):
         self.reputation = Reputation(
             self.validators, self.config.reputation_window, history or [self.tree.root]
         )
+        high_tc = self.safety.high_tc
+        if high_tc is not None and high_tc.epoch != epoch:
+            # A TC of another epoch proves nothing about views of this one.
+            self.safety = replace(self.safety, high_tc=None)
+            self._persisted = self.safety
         start = max(1, self.safety.high_qc.view + 1, self.safety.last_voted_view)
         start = max(start, self.safety.last_timeout_view)
+        if self.safety.high_tc is not None:
+            start = max(start, self.safety.high_tc.view + 1)  # the view the TC moved us to
         self.pacemaker = Pacemaker(
             self.validators, start, self.config.base_timeout_ms, self.config.max_backoff_exponent
         )
@@ -139,6 +149,7 @@ class Core(ViewChange):
         self._out: list[Action] = []
         self._building: BuildProposal | None = None  # the proposal we asked the app for
         self._my_vote: Vote | None = None
+        self._helped: set[bytes] = set()  # peers in earlier views answered (view_change)
         self._now_ms: int | None = None  # the clock reading of the event being handled, if any
 
     # --- queries -------------------------------------------------------------
@@ -276,7 +287,7 @@ class Core(ViewChange):
         if not block.body_matches_header():
             self.dropped["proposal not as requested"] += 1
             return
-        tc = self.pacemaker.last_tc
+        tc = self.safety.high_tc
         if tc is None or tc.view + 1 != block.view or block.justify.view + 1 == block.view:
             tc = None  # a TC is only needed when the justify QC is not from the previous view
         # Proposing counts as voting in this view.
@@ -371,7 +382,7 @@ class Core(ViewChange):
 
     def _vote_if_safe(self, block: Block, parent: Block) -> None:
         # Rule: vote only in our current view (a far-future block cannot drag us along).
-        if block.view != self.view:
+        if block.view != self.view or not self.member:
             return
         if not self.vote_rule(self.safety, block, self.tree):
             return

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from p2pcity.consensus.aggregator import TimeoutAggregator
 from p2pcity.consensus.validators import ValidatorSet
-from p2pcity.types.consensus import Timeout, TimeoutCert
+from p2pcity.types.consensus import Timeout
 
 
 class Pacemaker:
@@ -31,7 +31,6 @@ class Pacemaker:
         self.base_timeout_ms = base_timeout_ms
         self.max_backoff_exponent = max_backoff_exponent
         self.timeouts = TimeoutAggregator(validators)
-        self.last_tc: TimeoutCert | None = None
         self.own_timeout: Timeout | None = None  # our signed timeout for the current view
         self.retries = 0  # timer expiries in the current view
 
@@ -44,10 +43,6 @@ class Pacemaker:
         self.own_timeout = None
         self.timeouts.prune(view)
         return True
-
-    def note_tc(self, tc: TimeoutCert) -> None:
-        if self.last_tc is None or tc.view > self.last_tc.view:
-            self.last_tc = tc
 
     def timer_ms(self, high_qc_view: int) -> int:
         """Base timeout doubled per view without a QC and per expiry in this view, capped."""

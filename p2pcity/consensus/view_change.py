@@ -10,6 +10,17 @@ the happy path (proposal -> votes -> QC) does not:
 - 2f+1 timeouts of a view -> a TC: broadcast it and enter the next view;
 - f+1 timeouts of a later view -> join it (one of them is honest);
 - any QC or TC of a later view -> jump to the view after it (catching up).
+
+Views regroup after partitions and restarts because the certificate that
+moved a node forward is never lost (DiemBFT/Aptos's SyncInfo and persisted
+highest TC): the highest TC is part of the durable safety record, so a
+restarted node comes back in the view it had reached; every local timeout
+re-sends it (when newer than the high QC its timeout carries), so a peer that
+missed it catches up; and a timeout from a peer stuck in an earlier view is
+answered, directly and once per peer and view of ours, with our timeout and
+that TC. The first honest node in any view got there with a certificate, so
+after GST every honest node reaches the highest honest view, and f+1
+timeouts there pull the rest in.
 """
 
 from __future__ import annotations
@@ -17,11 +28,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from p2pcity.consensus.actions import Action, Broadcast, SetTimer
+from p2pcity.consensus.actions import Action, Broadcast, Send, SetTimer
 from p2pcity.consensus.aggregator import VoteAggregator
 from p2pcity.consensus.evidence import EvidencePool
 from p2pcity.consensus.pacemaker import Pacemaker
 from p2pcity.consensus.sync import Synchronizer
+from p2pcity.consensus.validators import ValidatorSet
 from p2pcity.consensus.verifier import Verifier
 from p2pcity.crypto.keys import SigningKey
 from p2pcity.types.block import QuorumCert
@@ -35,6 +47,8 @@ class ViewChange:
     epoch: int
     safety: SafetyState
     pacemaker: Pacemaker
+    validators: ValidatorSet
+    member: bool  # a validator of this epoch (an observer signs nothing)
     verifier: Verifier
     votes: VoteAggregator
     evidence_pool: EvidencePool
@@ -42,6 +56,7 @@ class ViewChange:
     dropped: Counter[str]
     _out: list[Action]
     _my_vote: Vote | None
+    _helped: set[bytes]  # peers answered since our view or timer last moved
 
     @property
     def view(self) -> int:
@@ -69,6 +84,7 @@ class ViewChange:
             if high.view > self.safety.high_qc.view and self.verifier.qc(high):
                 self._process_qc(high)
             self.dropped["stale timeout"] += 1
+            self._help(timeout)
             return
         if not self.pacemaker.timeouts.wants(timeout):
             self.dropped["duplicate timeout"] += 1
@@ -94,6 +110,7 @@ class ViewChange:
         if view != self.view:
             return  # the timer of a view we already left
         self.pacemaker.retries += 1
+        self._helped.clear()
         self._local_timeout()
         # Ask again for blocks that never came (the request or the reply may have been lost).
         self._out.extend(self.sync.retry())
@@ -104,12 +121,43 @@ class ViewChange:
 
     def _process_tc(self, tc: TimeoutCert) -> None:
         self._process_qc(tc.high_qc)
-        self.pacemaker.note_tc(tc)
+        self._note_tc(tc)
         self._advance(tc.view + 1)
+
+    def _note_tc(self, tc: TimeoutCert) -> None:
+        high = self.safety.high_tc
+        if high is None or tc.view > high.view:
+            self.safety = replace(self.safety, high_tc=tc)  # durable with the next persist
+
+    def _newest_tc(self) -> TimeoutCert | None:
+        """Our highest TC when it proves a later view than our high QC does (a timeout carries
+        the QC, not the TC: the TC must travel beside it)."""
+        tc = self.safety.high_tc
+        return tc if tc is not None and tc.view > self.safety.high_qc.view else None
+
+    def _help(self, stale: Timeout) -> None:
+        """A validator still times out in a view we left: send it what moved us on, directly.
+
+        Once per peer until our view or timer moves, so replayed old timeouts cost us at
+        most one small message per validator per timer period."""
+        signer = stale.signer
+        if not self.member or signer == self.key.public_key or signer not in self.validators:
+            return
+        if signer in self._helped:
+            return
+        own, tc = self.pacemaker.own_timeout, self._newest_tc()
+        if own is None and tc is None:
+            return  # we moved on by a QC: the next proposal carries it to everyone
+        self._helped.add(signer)
+        if tc is not None and tc.view >= stale.view:
+            self._out.append(Send(signer, tc))
+        if own is not None:
+            self._out.append(Send(signer, own))
 
     def _advance(self, view: int) -> None:
         if not self.pacemaker.advance(view):
             return
+        self._helped.clear()
         self.votes.prune(view - 1)
         self.evidence_pool.advance(view)
         self._set_timer()
@@ -119,6 +167,8 @@ class ViewChange:
         self._out.append(SetTimer(self.view, self.pacemaker.timer_ms(self.safety.high_qc.view)))
 
     def _local_timeout(self) -> None:
+        if not self.member:
+            return
         view = self.view
         own = self.pacemaker.own_timeout
         first = own is None
@@ -136,10 +186,11 @@ class ViewChange:
         if self._my_vote is not None and self._my_vote.view == view:
             self._out.append(Broadcast(self._my_vote))
             self._add_vote(self._my_vote)  # and count it here too (a no-op if counted)
-        # On repeats, re-send the TC that brought us here, for peers that missed it.
-        last_tc = self.pacemaker.last_tc
-        if not first and last_tc is not None and last_tc.view + 1 == view:
-            self._out.append(Broadcast(last_tc))
+        # Every time, the TC that brought us further than our high QC, for peers that missed it
+        # (cut off, restarted, or their copy was lost): without it they may never reach our view.
+        tc = self._newest_tc()
+        if tc is not None:
+            self._out.append(Broadcast(tc))
         if first:
             self._add_timeout(own)
 

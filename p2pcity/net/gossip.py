@@ -9,8 +9,15 @@ Choices (each measured in shared/research/libp2p-0.8.1-probe.md):
 - adaptive gossip and "eclipse protection" (IP diversity) off: a permissioned
   set of validators, often several per subnet, needs neither, and adaptation
   would change the heartbeat behind our back;
-- message id = SHA-256 of topic and data, so a payload relayed by several
-  validators is delivered once;
+- message id = SHA-256 of topic, origin, sequence number and data: one id per
+  publish, so a relayed message is delivered once, but a message published
+  again (a consensus timeout re-sent on every local timer) is a new message.
+  py-libp2p 0.8.1 checks its seen-cache (120 s) even for local publishes: with
+  a content-addressed id it silently dropped every re-send of the same bytes
+  at the publisher, so after a partition healed, the timeouts and TCs that
+  would regroup the views never left the node. The same payload published by
+  two origins (a TC formed by several validators) now arrives twice; the
+  consumer drops the second copy as stale;
 - scoring counts only what *our* validators reject (see `_RejectScorer`).
 
 Delivery: each subscription is drained by a task into a bounded channel of
@@ -97,8 +104,11 @@ def _score_params() -> ScoreParams:
 
 
 def message_id(msg: rpc_pb2.Message) -> bytes:
+    # py-libp2p 0.8.1: the seen-cache also filters our own publishes, so the id must differ
+    # per publish (origin and sequence number), not only per payload.
     topics = "\n".join(msg.topicIDs).encode()
-    return hashlib.sha256(topics + b"\0" + msg.data).digest()
+    head = b"%d:%b%d:%b" % (len(msg.from_id), msg.from_id, len(msg.seqno), msg.seqno)
+    return hashlib.sha256(topics + b"\0" + head + msg.data).digest()
 
 
 @dataclass

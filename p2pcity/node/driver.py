@@ -41,7 +41,7 @@ from p2pcity.consensus import (
 from p2pcity.node.metrics import Metrics
 from p2pcity.node.ports import BlockSource, Outbox
 from p2pcity.node.replica import Outgoing, Replica, SyncedBlocks
-from p2pcity.types.consensus import Evidence, Vote
+from p2pcity.types.consensus import Evidence, Timeout, TimeoutCert, Vote
 
 log = logging.getLogger(__name__)
 EVENT_QUEUE = 10_000
@@ -156,6 +156,8 @@ class ConsensusDriver:
                             self.submit(VoteReceived(message))
                     elif isinstance(message, Vote):
                         self._spawn(self.outbox.send_vote, to, message)
+                    elif isinstance(message, Timeout | TimeoutCert):
+                        self._spawn(self.outbox.send_direct, to, message)
                 case SetTimer(view, delay_ms):
                     self._timer_view = view
                     self._timer_deadline = trio.current_time() + delay_ms / 1000

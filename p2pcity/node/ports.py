@@ -43,6 +43,10 @@ class Outbox(Protocol):
 
     async def send_vote(self, to: bytes, vote: Vote) -> None: ...
 
+    async def send_direct(self, to: bytes, message: Timeout | TimeoutCert) -> None:
+        """To one validator only: the answer to a peer stuck in an earlier view."""
+        ...
+
 
 class BlockSource(Protocol):
     async def fetch_block(self, block_id: bytes, hint: bytes | None) -> Block | None:

@@ -2,7 +2,8 @@
 
 Topics: ``consensus`` (compact proposals, timeouts, timeout certificates) and
 ``txs`` (batches of transactions). Direct protocols: ``vote`` (one-way, to
-the next leader), ``block`` (a block by id), ``txs`` (transactions by hash),
+the next leader; also carries the timeout and TC that answer a validator stuck
+in an earlier view), ``block`` (a block by id), ``txs`` (transactions by hash),
 ``height`` (the committed height) and ``sync`` (a stream of committed blocks).
 Everything from a peer is decoded strictly; what fails is dropped and counted,
 never raised.
@@ -116,7 +117,7 @@ class Protocols:
 
     def register(self) -> None:
         net = self.network
-        net.set_handler("vote", self._on_vote)
+        net.set_handler("vote", self._on_direct)
         net.set_handler("block", self._serve_block)
         net.set_handler("txs", self._serve_txs)
         net.set_handler("height", self._serve_height)
@@ -271,13 +272,22 @@ class Protocols:
             log.warning("could not publish %s: %s", type(message).__name__, exc)
 
     async def send_vote(self, to: bytes, vote: Vote) -> None:
+        await self._send(to, vote)
+
+    async def send_direct(self, to: bytes, message: Timeout | TimeoutCert) -> None:
+        await self._send(to, message)
+
+    async def _send(self, to: bytes, message: Vote | Timeout | TimeoutCert) -> None:
         peer = self.view.peer_of(to)
         if peer is None:
             return
         try:
-            await self.network.send(peer, "vote", encode_message(vote), REQUEST_TIMEOUT)
+            await self.network.send(peer, "vote", encode_message(message), REQUEST_TIMEOUT)
         except NetError as exc:
-            log.debug("vote for view %d not delivered to %s: %s", vote.view, peer[-8:], exc)
+            log.debug(
+                "%s for view %d not delivered to %s: %s",
+                type(message).__name__, message.view, peer[-8:], exc,
+            )
 
     async def fetch_block(self, block_id: bytes, hint: bytes | None) -> Block | None:
         """Ask the hinted peer, then every other connected validator, for a block."""
@@ -302,7 +312,8 @@ class Protocols:
 
     # --- handlers: what we answer ------------------------------------------------
 
-    async def _on_vote(self, peer: str, data: bytes) -> bytes | None:
+    async def _on_direct(self, peer: str, data: bytes) -> bytes | None:
+        # Rule: only validators send consensus messages (signatures are the core's to check).
         if self.view.account_of(peer) is None:
             return None
         try:
@@ -312,6 +323,10 @@ class Protocols:
             return None
         if isinstance(message, Vote):
             self.inbox.submit(VoteReceived(message))
+        elif isinstance(message, Timeout):
+            self.inbox.submit(TimeoutReceived(message))
+        elif isinstance(message, TimeoutCert):
+            self.inbox.submit(TimeoutCertReceived(message))
         return None
 
     async def _serve_block(self, _peer: str, data: bytes) -> bytes | None:

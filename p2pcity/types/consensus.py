@@ -212,6 +212,10 @@ class SafetyState:
     last_timeout_view: U64  # the highest view it signed a timeout for (it never votes there)
     locked_qc: QuorumCert  # HotStuff's lock: the QC of the head of the highest 2-chain seen
     high_qc: QuorumCert  # the highest QC seen (liveness: the next proposal extends it)
+    # The highest TC seen (liveness only): after a restart it is what proves the view we had
+    # reached, and what we hand to peers stuck below it. Without it a restarted node drops back
+    # to the view its votes prove, and nodes scattered over views no quorum shares never regroup.
+    high_tc: TimeoutCert | None = None
 
     @classmethod
     def initial(cls, genesis_qc: QuorumCert) -> SafetyState:

@@ -110,6 +110,25 @@ async def test_reject_stops_forwarding_and_feeds_scoring(
     assert a.stats()["gossip_ignored"] >= 1
 
 
+async def test_the_same_bytes_published_again_are_delivered_again(
+    line: tuple[list[Network], list[list[GossipMessage]]],
+) -> None:
+    """A consensus timeout is re-sent byte for byte on every local timer: each publish must
+    arrive (py-libp2p's seen-cache used to drop the re-send at the publisher), yet a relayed
+    copy of one publish must not arrive twice."""
+    (_a, b, _c), inboxes = line
+    await b.publish("blocks", b"timeout v7")
+    await wait_for(lambda: any(m.data == b"timeout v7" for m in inboxes[2]))
+    await b.publish("blocks", b"timeout v7")
+    await wait_for(
+        lambda: all(sum(m.data == b"timeout v7" for m in inbox) == 2 for inbox in inboxes[::2]),
+        timeout=20, what="the re-sent copy reached A and, through A, C",
+    )
+    await b.publish("blocks", b"after")
+    await wait_for(lambda: any(m.data == b"after" for m in inboxes[2]))
+    assert sum(m.data == b"timeout v7" for m in inboxes[2]) == 2  # one per publish, not per path
+
+
 async def test_oversize_message_dropped_before_validation(
     line: tuple[list[Network], list[list[GossipMessage]]],
 ) -> None:

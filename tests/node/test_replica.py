@@ -168,6 +168,9 @@ class RecordingOutbox:
     async def send_vote(self, to: bytes, vote: Vote) -> None:
         self.sent.append(vote)
 
+    async def send_direct(self, to: bytes, message: Timeout | TimeoutCert) -> None:
+        self.sent.append(message)
+
     async def fetch_block(self, block_id: bytes, hint: bytes | None) -> Block | None:
         return None
 

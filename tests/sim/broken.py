@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from p2pcity.consensus import Core
+from p2pcity.consensus import Broadcast, Core
 from p2pcity.consensus.block_tree import BlockTree
 from p2pcity.consensus.validators import ValidatorSet
 from p2pcity.consensus.verifier import Verifier
@@ -44,7 +44,7 @@ class StaleLeaderCore(Core):
     so a leader may extend a QC older than what others are locked on."""
 
     def _process_tc(self, tc: TimeoutCert) -> None:
-        self.pacemaker.note_tc(tc)
+        self._note_tc(tc)
         self._advance(tc.view + 1)
 
     def _on_timeout(self, timeout: Timeout) -> None:
@@ -129,6 +129,35 @@ class ForgetfulCore(Core):
         super().__init__(**kwargs)
 
 
+class ForgetTcCore(Core):
+    """A restart (or a rebuild after a sync) forgets the highest TC: the node drops back to
+    the view its votes prove (the views-never-regroup bug of weak_qc n=4 seed 1000181)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        safety: SafetyState | None = kwargs.get("safety")
+        if safety is not None:
+            kwargs["safety"] = replace(safety, high_tc=None)
+        super().__init__(**kwargs)
+
+
+class NoTcResendCore(Core):
+    """Never hands on the TC that moved it on: not with its timeouts, not to a peer stuck
+    in an earlier view (only the node that forms a TC broadcasts it, once)."""
+
+    def _newest_tc(self) -> TimeoutCert | None:
+        return None
+
+
+class NoJoinCore(Core):
+    """No timeout amplification: f+1 timeouts of a later view do not pull us into it."""
+
+    def _add_timeout(self, timeout: Timeout) -> None:
+        tc = self.pacemaker.timeouts.add(timeout)
+        if tc is not None:
+            self._out.append(Broadcast(tc))
+            self._process_tc(tc)
+
+
 def no_time_rule(*_: object) -> str | None:
     return None
 
@@ -149,4 +178,7 @@ BROKEN: dict[str, type[Core]] = {
     "quorum-2f": QuorumTwoFCore,
     "forgetful-restart": ForgetfulCore,
     "no-block-time": NoBlockTimeCore,
+    "forget-tc": ForgetTcCore,
+    "no-tc-resend": NoTcResendCore,
+    "no-join": NoJoinCore,
 }
