@@ -36,10 +36,10 @@ from p2pcity.consensus import (
     Start,
     message_event,
 )
-from p2pcity.consensus.block_time import proposal_time
 from p2pcity.crypto.hashing import EMPTY_ROOT, sha256, tagged_hash
 from p2pcity.crypto.keys import SigningKey, verify
 from p2pcity.types.block import Block, BlockHeader, QuorumCert, tx_root
+from p2pcity.types.block_time import proposal_time
 from p2pcity.types.tx import RecordPut, Transaction
 
 CHAIN = "bench-city"

@@ -24,6 +24,7 @@ from p2pcity.chain.state import (
 from p2pcity.chain.tree import TreeError
 from p2pcity.codec import encode
 from p2pcity.types.block import Block
+from p2pcity.types.block_time import block_time_error
 from p2pcity.types.tx import Transaction, TxError
 
 
@@ -152,9 +153,12 @@ def check_block(block: Block, parent: Block, chain_id: str) -> None:
         raise BlockError(f"block is for chain {h.chain_id!r}")
     if h.parent_id != parent.id or h.height != parent.height + 1:
         raise BlockError("block does not extend its parent by one height")
-    # Rule: time never runs backwards along the chain.
-    if h.timestamp_ms < parent.header.timestamp_ms:
-        raise BlockError("block timestamp is before its parent's")
+    # Rule: the block time rule's chain part (types.block_time, the one the consensus core
+    # applies): strictly after the parent, not before the parent's QC certified it. (Its clock
+    # part binds when a validator votes; a block already certified is judged by the chain.)
+    late = block_time_error(h, parent.header, None)
+    if late is not None:
+        raise BlockError(late)
     # Rule: the header commits to exactly these transactions.
     if not block.body_matches_header():
         raise BlockError("transaction root or count does not match the body")

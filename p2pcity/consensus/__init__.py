@@ -6,7 +6,8 @@ Owns the consensus state machine and nothing else:
   vote -> QC -> commit); ``view_change``: its unhappy path (timers,
   timeouts, TCs, view synchronisation);
 - ``safety``: the vote rule and the three-chain commit rule, a few lines each;
-- ``block_time``: the block time rule (BFT time), one pure function;
+- the block time rule (BFT time) it applies is ``p2pcity.types.block_time``, one pure
+  function the ledger (``chain``) applies too;
 - ``reputation``: who leads a view, from the chain being extended;
 - ``block_tree`` (blocks above the last committed one), ``sync`` (blocks
   waiting for a missing parent, fetches), ``aggregator`` (votes -> QC,

@@ -23,11 +23,6 @@ from p2pcity.consensus.actions import (
 )
 from p2pcity.consensus.aggregator import VoteAggregator
 from p2pcity.consensus.app import App, SignatureCheck
-from p2pcity.consensus.block_time import (
-    MAX_CLOCK_DRIFT_MS,
-    block_time_error,
-    vote_time,
-)
 from p2pcity.consensus.block_tree import BlockTree
 from p2pcity.consensus.events import (
     BlockFetched,
@@ -50,6 +45,11 @@ from p2pcity.consensus.verifier import Verifier
 from p2pcity.consensus.view_change import ViewChange
 from p2pcity.crypto.keys import SigningKey, verify
 from p2pcity.types.block import Block, QuorumCert
+from p2pcity.types.block_time import (
+    MAX_CLOCK_DRIFT_MS,
+    block_time_error,
+    vote_time,
+)
 from p2pcity.types.consensus import (
     Evidence,
     Proposal,
@@ -84,7 +84,7 @@ class Core(ViewChange):
     before anything else.
 
     ``vote_rule`` and ``commit_rule`` are the two safety rules (``safety``),
-    ``time_rule`` the block time rule (``block_time``): class attributes so
+    ``time_rule`` the block time rule (``types.block_time``): class attributes so
     that a test can plug in a deliberately broken one and watch the simulator
     catch it.
     """

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from p2pcity.chain import tree
 from p2pcity.chain.executor import BlockError, Execution, check_block, execute, select
 from p2pcity.chain.state import Overlay, StateView
-from p2pcity.consensus.block_time import proposal_time
 from p2pcity.mempool import Mempool
 from p2pcity.store import Store
 from p2pcity.types.block import Block, QuorumCert
+from p2pcity.types.block_time import proposal_time
 from p2pcity.types.tx import Transaction
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class Ledger:
         """Re-execute ``block`` on its parent's state; vote only if the state root matches.
 
         The block's time was judged by the consensus core already (the block time rule of
-        ``p2pcity.consensus.block_time``, both bounds, before this is called).
+        ``p2pcity.types.block_time``, both bounds, before this is called).
         """
         # Rule: the block fits the byte budget, so every peer can fetch and sync it. Free.
         reason = over_budget(block.txs)

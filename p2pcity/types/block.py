@@ -9,7 +9,7 @@ Everything a receiver uses is signed: a vote signs the chain, epoch, view,
 height and block id it is for, and the time its voter read on its clock
 (``vote_message``); a QC carries each voter's time next to its signature, so
 every field of a QC is covered by 2f+1 signatures, and the block time rule
-(``p2pcity.consensus.block_time``) can use the median of those times.
+(``p2pcity.types.block_time``) can use the median of those times.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class BlockHeader:
     parent_id: Hash
     justify: QuorumCert  # certifies the parent
     proposer: PublicKey
-    timestamp_ms: U64  # block time: bounded by p2pcity.consensus.block_time
+    timestamp_ms: U64  # block time: bounded by p2pcity.types.block_time
     tx_root: Hash  # RFC 6962 Merkle root of the transaction hashes
     tx_count: U64
     state_root: Hash  # state after applying this block

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from p2pcity.chain import queries
-from p2pcity.chain.executor import BlockError, execute, select
+from p2pcity.chain.executor import BlockError, check_block, execute, select
 from p2pcity.chain.handlers import dataset_id_of, grant_id_of
 from p2pcity.chain.state import MemoryState
 from p2pcity.crypto.keys import Identity
 from p2pcity.sharing.datakey import dataset_body, kfrag_signer
+from p2pcity.types.block_time import block_time_error
 from p2pcity.types.tx import (
     AccessGrant,
     AccessRequest,
@@ -20,6 +21,7 @@ from p2pcity.types.tx import (
     Transaction,
 )
 from tests.factories import CHAIN, ChainBuilder, approve, genesis_for, identities, record_tx
+from tests.sim import builders
 
 VALIDATORS = identities(4)
 CITIZEN, BANK, COURT, NEWCOMER = identities(4, seed=7)
@@ -197,3 +199,23 @@ def test_same_blocks_give_same_state_roots_on_independent_states() -> None:
         replica.apply(result.writes)
         root = result.state_root
     assert replica.items == chain.state.items
+
+
+def test_the_ledger_applies_the_one_block_time_rule() -> None:
+    """``check_block`` refuses a back-dated block by the rule the consensus core applies
+    (types.block_time), not by a weaker copy of its own: the old ledger check (not before the
+    parent) let through a block dated before its parent was certified."""
+    keys = builders.keys(4)
+    b1 = builders.make_block(builders.genesis(), 1, keys, timestamp_ms=10)
+    certified_at_500 = builders.qc_for(b1, keys[:3], timestamp_ms=500)
+    back_dated = builders.make_block(b1, 2, keys, justify=certified_at_500, timestamp_ms=100)
+    assert back_dated.header.timestamp_ms > b1.header.timestamp_ms  # the old check passed it
+    reason = block_time_error(back_dated.header, b1.header, None)
+    assert reason == "block time before its parent was certified"
+    with pytest.raises(BlockError, match=reason):
+        check_block(back_dated, b1, builders.CHAIN)
+    on_time = builders.make_block(b1, 2, keys, justify=certified_at_500, timestamp_ms=500)
+    check_block(on_time, b1, builders.CHAIN)
+    same_ms = builders.make_block(b1, 2, keys, timestamp_ms=10)
+    with pytest.raises(BlockError, match="not after its parent"):
+        check_block(same_ms, b1, builders.CHAIN)

@@ -1,4 +1,4 @@
-"""BFT time: the block time rule (p2pcity/consensus/block_time.py) and the core obeying it.
+"""BFT time: the block time rule (p2pcity/types/block_time.py) and the core obeying it.
 
 The attacker is a byzantine leader that back-dates (after a stall, to revive
 an expired grant) or future-dates its block: honest validators refuse to vote.
@@ -19,7 +19,7 @@ from p2pcity.consensus import (
     Start,
     VoteReceived,
 )
-from p2pcity.consensus.block_time import (
+from p2pcity.types.block_time import (
     MAX_CLOCK_DRIFT_MS,
     block_time_error,
     certified_time,

@@ -31,10 +31,10 @@ from p2pcity.consensus import (
     message_event,
 )
 from p2pcity.consensus.app import SignatureCheck
-from p2pcity.consensus.block_time import proposal_time
 from p2pcity.crypto.hashing import EMPTY_ROOT, sha256, tagged_hash
 from p2pcity.crypto.keys import SigningKey, verify
 from p2pcity.types.block import Block, BlockHeader, QuorumCert, VoteSignature, tx_root, vote_message
+from p2pcity.types.block_time import proposal_time
 from p2pcity.types.consensus import (
     SafetyState,
     Timeout,

@@ -22,11 +22,11 @@ from p2pcity.consensus import (
     VoteReceived,
 )
 from p2pcity.consensus.aggregator import TimeoutAggregator
-from p2pcity.consensus.block_time import proposal_time
 from p2pcity.consensus.validators import ValidatorSet
 from p2pcity.crypto.hashing import tagged_hash
 from p2pcity.crypto.keys import SigningKey
 from p2pcity.types.block import Block, tx_root, vote_message
+from p2pcity.types.block_time import proposal_time
 from p2pcity.types.consensus import ConsensusMessage, Proposal, Timeout, TimeoutCert, Vote
 from tests.sim import builders
 from tests.sim.broken import QuorumTwoFCore

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from p2pcity.consensus.block_time import block_time_error
 from p2pcity.types.block import Block
+from p2pcity.types.block_time import block_time_error
 from p2pcity.types.consensus import (
     ConsensusMessage,
     DoubleVote,

@@ -25,7 +25,7 @@ PLANTED: dict[str, tuple[str, int, int, str]] = {
     "one-chain-commit": ("network", 4, 2, "agreement"),
     "forgetful-restart": ("restart_all", 4, 6, "an honest key signed twice in a view"),
     "quorum-2f": ("twins", 7, 49, "agreement"),
-    "two-chain-commit": ("split", 7, 41, "agreement"),
+    "two-chain-commit": ("split", 4, 42, "agreement"),
     "no-block-time": ("timewarp", 4, 1, "block time of a commit"),
 }
 
