@@ -196,6 +196,15 @@ class NodeSimulation(Simulation):
 
     # --- crash and restart ------------------------------------------------------------
 
+    def _dispatch(self, replica: Any, kind: int, payload: Any) -> None:
+        if kind == _DELIVER and isinstance(payload, SyncTick) and not replica.alive:
+            # The syncer's clock outlives a crash: a tick that fell while the replica was down
+            # used to end its sync schedule for good (crash n=4 seed 0 then fell behind forever,
+            # fetching one parent at a time while the chain grew faster).
+            self._push(self.now + SYNC_INTERVAL_MS, _DELIVER, replica.index, SyncTick())
+            return
+        super()._dispatch(replica, kind, payload)
+
     def _crash(self, replica: Any) -> None:
         self.nodes[replica.index].crash()
         super()._crash(replica)
