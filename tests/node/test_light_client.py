@@ -32,6 +32,7 @@ from tests import processes
 
 from .lying_proxy import LyingProxy
 
+pytestmark = pytest.mark.slow
 NAME = "land/parcel-7"
 
 
