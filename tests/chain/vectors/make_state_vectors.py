@@ -12,6 +12,7 @@ vector is a complete ``?proof=true`` envelope plus the verdict a correct verifie
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -88,6 +89,8 @@ def vectors() -> dict[str, Any]:
     tampered("forged QC signature", present, [key], "quorum", lambda e: e.update(qc=flip(e["qc"])))
     tampered("QC of the parent", present, [key], "another block",
              lambda e: e.update(qc=encode(chain.qc_for(chain.blocks[head - 1])).hex()))
+    tampered("header of a later epoch", present, [key], "epoch", lambda e: e.update(
+        header=encode(dataclasses.replace(chain.blocks[head].header, epoch=1)).hex()))
     tampered("proof for another key", present, [record_key("ns1/doc3")], "key", lambda e: None)
     return {
         "format": FORMAT,
