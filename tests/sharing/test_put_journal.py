@@ -25,7 +25,7 @@ from p2pcity.sharing import client as sharing
 from p2pcity.sharing import put as put_module
 from p2pcity.sharing.datakey import unseal_data_key
 from p2pcity.sharing.http_blobs import Progress, stored_offset
-from p2pcity.sharing.journal import Journal, PutBusyError, PutState
+from p2pcity.sharing.journal import Journal, PutBusyError, PutState, Slot
 
 from .builders import OWNER, STRANGER, World, new_world
 from .devnode import serving
@@ -80,8 +80,9 @@ def _interrupted_put(client: Client, journal: Journal, doc: Path) -> PutState:
     return _only_state(journal)
 
 
+@pytest.mark.parametrize("journal_forgets", [False, True], ids=["honest", "planted-forgetful-journal"])
 def test_an_interrupted_put_resumes_without_encrypting_again(
-    node: tuple[Client, LocalSharing], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    node: tuple[Client, LocalSharing], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, journal_forgets: bool
 ) -> None:
     client, handle = node
     doc = tmp_path / "doc.bin"
@@ -105,6 +106,11 @@ def test_an_interrupted_put_resumes_without_encrypting_again(
     # The re-run: no encryption at all, the upload continues from the node's byte.
     monkeypatch.setattr(put_module, "encrypt_file", _must_not_encrypt)
     said: list[str] = []
+    if journal_forgets:  # planted bug: a put that starts over (a fresh key, a fresh ciphertext)
+        monkeypatch.setattr(Slot, "load", lambda _self: None)
+        with pytest.raises(AssertionError, match="encrypted the file again"):
+            sharing.put_data(client, OWNER, doc, "doc", journal=journal, notice=said.append)
+        return
     done = sharing.put_data(client, OWNER, doc, "doc", journal=journal, notice=said.append)
     assert any("resuming the interrupted put" in line for line in said)
     assert f"resuming the upload at byte {kept} of {state.size}" in said
@@ -168,11 +174,12 @@ def test_a_repeated_put_stores_nothing_unless_asked(
         return result.exit_code, result.stdout.strip(), result.stderr
 
     def blobs() -> int:
-        return sum(1 for p in handle.store.blobs.root.iterdir() if p.is_file())
+        return sum(1 for _ in handle.store.blobs.root.glob("??/*"))
 
     code, first, err = put()
     assert code == 0, err
     stored = blobs()
+    assert stored == 1
     code, again, err = put()
     assert code == 0 and again == first and "already put" in err and "--new-copy" in err
     assert blobs() == stored  # nothing sent, nothing stored
