@@ -8,6 +8,7 @@ import os
 import struct
 import sys
 import termios
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
@@ -34,11 +35,17 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TextIO, int]]:
     os.close(main)
 
 
-def _screen(main: int) -> str:
-    try:
-        return os.read(main, 65536).decode(errors="replace")
-    except BlockingIOError:
-        return ""  # nothing was written
+def _screen(main: int, settle: float = 0.5) -> str:
+    """Everything written to the terminal, read until it has been quiet for ``settle`` s."""
+    shown, quiet_since = b"", time.monotonic()
+    while time.monotonic() - quiet_since < settle:
+        try:
+            piece = os.read(main, 65536)
+        except BlockingIOError:
+            time.sleep(0.02)
+            continue
+        shown, quiet_since = shown + piece, time.monotonic()
+    return shown.decode(errors="replace")
 
 
 def _drive(total: int, start: int = 0) -> None:
