@@ -16,6 +16,16 @@ class ValidatorSet:
 
 
 @dataclass(frozen=True, slots=True)
+class EpochEntry:
+    """The validator-set history: epoch ``epoch`` (a set version) began after the block at
+    ``start_height`` (the block holding the change; 0 and genesis for epoch 0) with ``validators``."""
+
+    epoch: U64
+    start_height: U64
+    validators: Annotated[tuple[PublicKey, ...], MaxLen(1024)]
+
+
+@dataclass(frozen=True, slots=True)
 class DistrictEntry:
     district: District
     since_height: U64

@@ -25,6 +25,7 @@ from p2pcity.chain.entries import (
     AccessEntry,
     DatasetEntry,
     DistrictEntry,
+    EpochEntry,
     GrantEntry,
     RecordEntry,
     ValidatorSet,
@@ -38,6 +39,7 @@ from p2pcity.chain.state import (
     dataset_key,
     delegating_key_index,
     district_key,
+    epoch_key,
     grant_key,
     namespace_key,
     record_key,
@@ -128,7 +130,13 @@ def apply_district_change(state: Overlay, ctx: TxContext, change: DistrictChange
         state.put(district_key(d.account), None)
     else:
         state.put(district_key(d.account), encode(DistrictEntry(d, ctx.height)))
-    state.put(VALIDATOR_SET, encode(ValidatorSet(vset.version + 1, tuple(sorted(validators)))))
+    new_set = tuple(sorted(validators))
+    state.put(VALIDATOR_SET, encode(ValidatorSet(vset.version + 1, new_set)))
+    # The validator-set history: a node syncing later, or a light client, verifies each epoch's
+    # blocks against that epoch's set (the epoch begins after this block: p2pcity.types.epoch).
+    if state.state_get(epoch_key(vset.version)) is None:
+        state.put(epoch_key(vset.version), encode(EpochEntry(vset.version, 0, vset.validators)))
+    state.put(epoch_key(vset.version + 1), encode(EpochEntry(vset.version + 1, ctx.height, new_set)))
 
 
 def _check_unique_name(state: Overlay, name: str) -> None:

@@ -10,6 +10,7 @@ from p2pcity.chain.entries import (
     AccessEntry,
     DatasetEntry,
     DistrictEntry,
+    EpochEntry,
     GrantEntry,
     Receipt,
     RecordEntry,
@@ -21,6 +22,7 @@ from p2pcity.chain.state import (
     access_prefix,
     blob_prefix,
     dataset_key,
+    epoch_key,
     grant_key,
     receipt_key,
     record_key,
@@ -39,6 +41,26 @@ MAX_SCAN = 5000
 def validator_set(state: StateView) -> ValidatorSet:
     raw = state.state_get(VALIDATOR_SET)
     return decode(ValidatorSet, raw) if raw else ValidatorSet(0, ())
+
+
+def epoch(state: StateView, number: int) -> EpochEntry | None:
+    """When epoch ``number`` began and with which set (epoch 0: genesis, whatever the state says)."""
+    raw = state.state_get(epoch_key(number))
+    if raw is not None:
+        return decode(EpochEntry, raw)
+    if number == 0:
+        current = validator_set(state)
+        return EpochEntry(0, 0, current.validators) if current.version == 0 else None
+    return None
+
+
+def epochs(state: StateView) -> list[EpochEntry]:
+    """The validator-set history, oldest first."""
+    found = [decode(EpochEntry, raw) for _, raw in state.state_iter(b"ep/")]
+    if not found:
+        first = epoch(state, 0)
+        return [first] if first is not None else []
+    return found
 
 
 def districts(state: StateView) -> list[DistrictEntry]:

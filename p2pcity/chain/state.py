@@ -5,6 +5,7 @@ Key layout (all keys are bytes; ``||`` is concatenation):
 ==========================  ===============================================
 ``n/`` || account           last used nonce of an account (8 bytes, big end)
 ``vset``                    the validator set (``ValidatorSet``)
+``ep/`` || epoch            the validator-set history (``EpochEntry``; from the first change)
 ``d/`` || account           a district (``District``)
 ``ns/`` || namespace        the account that owns a record namespace
 ``r/`` || name              latest version of a record (``RecordEntry``)
@@ -159,6 +160,10 @@ def _write_record(key: bytes, value: bytes | None) -> bytes:
 # --- key builders ------------------------------------------------------------
 
 VALIDATOR_SET = b"vset"
+
+
+def epoch_key(epoch: int) -> bytes:
+    return b"ep/" + epoch.to_bytes(8, "big")
 
 
 def nonce_key(account: bytes) -> bytes:

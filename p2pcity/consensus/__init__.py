@@ -13,7 +13,8 @@ Owns the consensus state machine and nothing else:
   waiting for a missing parent, fetches), ``aggregator`` (votes -> QC,
   timeouts -> TC), ``pacemaker`` (view, back-off), ``verifier``
   (every signature and certificate), ``evidence`` (equivocation proofs),
-  ``validators``; ``events``/``actions``, the whole interface.
+  ``validators``, ``epochs`` (where an epoch ends, hand-over proofs);
+  ``events``/``actions``, the whole interface.
 
 Block time. Grant expiry is judged at block time, so the leader must not pick
 it freely. A block is on time when it is (1) strictly after its parent, (2)
@@ -70,9 +71,17 @@ The seam, in one picture::
 - Serving peers: the driver answers block requests from ``Core.block(id)``
   (uncommitted blocks) or from its block store (committed ones).
 
-Not here (yet): changing the validator set at a committed height (the set is
-fixed at construction), and state sync for a node that is thousands of
-blocks behind (it catches up by fetching parents one by one).
+Epochs. A core runs one epoch (``epochs``, ``p2pcity.types.epoch``): one
+validator set, its start certificate (``Core(epoch=, start=)``: the vote-less
+view-0 QC of the previous epoch's last block; genesis for epoch 0), views
+from 1, and a safety record of its own (a record of an earlier epoch is
+replaced, never one of a later). Messages of another epoch are refused
+before anything else. When a committed block ends the epoch, the driver
+stops executing the old core's actions and builds the core of the next
+epoch from its store (``node.replica``, ``node.recovery``).
+
+Not here: state sync for a node that is thousands of blocks behind (the
+node's syncer fetches committed blocks; the core fetches parents one by one).
 """
 
 from p2pcity.consensus.actions import (

@@ -38,9 +38,15 @@ class PersistSafety:
 
 @dataclass(frozen=True, slots=True)
 class Commit:
-    """These blocks are final, in height order, each the parent of the next."""
+    """These blocks are final, in height order, each the parent of the next.
+
+    ``qc`` is the certificate that made them final (it certifies the head of
+    the three-chain): with the tree it proves finality to others (an epoch's
+    hand-over, ``p2pcity.types.epoch.EpochEnd``).
+    """
 
     blocks: tuple[Block, ...]
+    qc: QuorumCert | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ every branch that no longer descends from it.
 
 from __future__ import annotations
 
-from p2pcity.types.block import Block
+from p2pcity.types.block import GENESIS_VIEW, Block
+from p2pcity.types.epoch import start_qc
 
 
 class BlockTree:
@@ -39,6 +40,14 @@ class BlockTree:
         # Rule: the chain grows by one block per height.
         if block.height != parent.height + 1:
             return "height is not parent height + 1"
+        if block.header.epoch != parent.header.epoch:
+            # Rule: an epoch's first block extends the previous epoch's last block, justified by
+            # the new epoch's vote-less start certificate (views start again at 1).
+            if block.header.epoch < parent.header.epoch:
+                return "epoch goes backwards"
+            if block.justify != start_qc(block.header.epoch, parent.id, parent.height):
+                return "justify is not the epoch's start certificate"
+            return None if block.view > GENESIS_VIEW else "view does not increase"
         # Rule: views strictly increase along a chain.
         if block.view <= parent.view:
             return "view does not increase"

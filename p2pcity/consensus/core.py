@@ -24,6 +24,7 @@ from p2pcity.consensus.actions import (
 from p2pcity.consensus.aggregator import VoteAggregator
 from p2pcity.consensus.app import App, SignatureCheck
 from p2pcity.consensus.block_tree import BlockTree
+from p2pcity.consensus.epochs import event_epoch
 from p2pcity.consensus.events import (
     BlockFetched,
     Event,
@@ -105,6 +106,7 @@ class Core(ViewChange):
         root: Block | None = None,
         check: SignatureCheck = verify,
         epoch: int = 0,
+        start: QuorumCert | None = None,
         history: Sequence[Block] = (),
         certified: Iterable[Block] = (),
     ) -> None:
@@ -118,9 +120,17 @@ class Core(ViewChange):
         self.member = self.me in self.validators
         self.app = app
         self.config = config or Config()
-        self.genesis_qc = QuorumCert.genesis(genesis.id)
-        self.verifier = Verifier(self.chain_id, self.validators, genesis.id, check, epoch)
-        self.safety = safety or SafetyState.initial(self.genesis_qc)
+        # The certificate this epoch starts from: genesis, or the previous epoch's last block.
+        self.start_qc = start if start is not None else QuorumCert.genesis(genesis.id)
+        self.verifier = Verifier(
+            self.chain_id, self.validators, genesis.id, check, epoch, start=self.start_qc
+        )
+        if safety is not None and safety.epoch > epoch:
+            raise ValueError(f"the safety record is of epoch {safety.epoch}, later than {epoch}")
+        # A new epoch starts a new record: its votes sign the epoch, so views start again safely.
+        if safety is None or safety.epoch < epoch:
+            safety = SafetyState.initial(self.start_qc)
+        self.safety = safety
         self._persisted = self.safety  # what the driver has on disk
         self.tree = BlockTree(root or genesis)
         if history and history[-1].id != self.tree.root.id:
@@ -133,17 +143,17 @@ class Core(ViewChange):
             # A TC of another epoch proves nothing about views of this one.
             self.safety = replace(self.safety, high_tc=None)
             self._persisted = self.safety
-        start = max(1, self.safety.high_qc.view + 1, self.safety.last_voted_view)
-        start = max(start, self.safety.last_timeout_view)
+        first_view = max(1, self.safety.high_qc.view + 1, self.safety.last_voted_view)
+        first_view = max(first_view, self.safety.last_timeout_view)
         if self.safety.high_tc is not None:
-            start = max(start, self.safety.high_tc.view + 1)  # the view the TC moved us to
+            first_view = max(first_view, self.safety.high_tc.view + 1)  # the view the TC moved us to
         self.pacemaker = Pacemaker(
-            self.validators, start, self.config.base_timeout_ms, self.config.max_backoff_exponent
+            self.validators, first_view, self.config.base_timeout_ms, self.config.max_backoff_exponent
         )
         self._recover(certified)
         self.votes = VoteAggregator(self.validators)
         self.evidence_pool = EvidencePool(self.config.evidence_window)
-        self.evidence_pool.advance(start)
+        self.evidence_pool.advance(first_view)
         self.dropped: Counter[str] = Counter()  # why messages were ignored or rejected
         self.sync = Synchronizer(self.config.max_pending_blocks, self.config.max_fetches)
         self._out: list[Action] = []
@@ -159,6 +169,12 @@ class Core(ViewChange):
         return self.tree.root
 
     @property
+    def root_view(self) -> int:
+        """The committed root's view in this epoch (0 while the root is the previous epoch's last block)."""
+        root = self.tree.root
+        return root.view if root.header.epoch == self.epoch else self.start_qc.view
+
+    @property
     def evidence(self) -> tuple[Evidence, ...]:
         return self.evidence_pool.found
 
@@ -170,6 +186,8 @@ class Core(ViewChange):
 
     def handle(self, event: Event) -> list[Action]:
         self._now_ms = getattr(event, "now_ms", None)
+        if not self._of_my_epoch(event):
+            return []
         match event:
             case ProposalReceived(proposal, sender):
                 self._on_proposal(proposal, sender)
@@ -193,6 +211,15 @@ class Core(ViewChange):
         return out
 
     # --- events --------------------------------------------------------------
+
+    def _of_my_epoch(self, event: Event) -> bool:
+        """Rule: messages of another epoch are refused (their signers are another set; a node
+        behind an epoch catches up through sync, one ahead left this epoch for good)."""
+        epoch = event_epoch(event)
+        if epoch is not None and epoch != self.epoch:
+            self.dropped["future epoch" if epoch > self.epoch else "past epoch"] += 1
+            return False
+        return True
 
     def _recover(self, blocks: Iterable[Block]) -> None:
         """Put persisted uncommitted blocks back in the tree, parents before children.
@@ -313,7 +340,7 @@ class Core(ViewChange):
         parent = self.tree.get(high_qc.block_id)
         if parent is None:
             # Who leads depends on the parent: get it, then ask again (_insert calls us).
-            if high_qc.view > self.tree.root.view:
+            if high_qc.view > self.root_view:
                 self._out.extend(self.sync.fetch(high_qc.block_id, None, high_qc.view))
             return
         if self.leader_on(view, parent) != self.me:
@@ -338,7 +365,7 @@ class Core(ViewChange):
         root = self.tree.root
         # Rule: a block at or below the committed height, or built on a QC older than the
         # committed block, cannot extend the committed chain.
-        if block.height <= root.height or block.justify.view < root.view:
+        if block.height <= root.height or block.justify.view < self.root_view:
             self.sync.discard(block.id)
             self.dropped["stale block"] += 1
             return
@@ -435,8 +462,8 @@ class Core(ViewChange):
             self._persist()  # the lock that goes with this commit is durable first
             blocks = tuple(self.tree.commit(commit))
             self.reputation.committed(blocks)
-            self._out.append(Commit(blocks))
-            self.sync.forget_older_than(self.tree.root.view)
+            self._out.append(Commit(blocks, qc))
+            self.sync.forget_older_than(self.root_view)
 
     # --- helpers ---------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """Signature and certificate checks for everything that reaches the core.
 
-The rules are those of ``QuorumCert.verify`` (types/block.py), with the
-Ed25519 check injected (``SignatureCheck``) and the result of each certificate
-remembered: one QC travels in many messages (every proposal, timeout and TC
-carries one) and is verified once per node.
+The rules are those of ``QuorumCert.verify`` (types/block.py), for one
+epoch (its set, its start certificate), with the Ed25519 check injected
+(``SignatureCheck``) and the result of each certificate remembered: one QC
+travels in many messages (every proposal, timeout and TC carries one) and is
+verified once per node.
 """
 
 from __future__ import annotations
@@ -43,9 +44,15 @@ class Verifier:
         genesis_id: bytes,
         check: SignatureCheck,
         epoch: int = 0,
+        *,
+        start: QuorumCert | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.epoch = epoch
+        # The vote-less certificate the epoch starts from (epoch 0: the genesis QC).
+        self.start = start if start is not None else QuorumCert.genesis(genesis_id)
+        if self.start.epoch != epoch or self.start.votes:
+            raise ValueError("an epoch starts from a vote-less certificate of that epoch")
         self.validators = validators
         self.genesis_id = genesis_id
         self._check = check
@@ -104,8 +111,9 @@ class Verifier:
     def qc(self, qc: QuorumCert) -> bool:
         """True for the genesis QC or a quorum of distinct, valid validator votes."""
         if qc.view == GENESIS_VIEW:
-            # Rule: the only certificate of view 0 is the vote-less one for genesis.
-            return qc == QuorumCert.genesis(self.genesis_id)
+            # Rule: the only certificate of view 0 is the vote-less one the epoch starts from
+            # (genesis, or the previous epoch's last block).
+            return qc == self.start
         if qc in self._qcs:
             return True
         # Rule: a certificate of our epoch.

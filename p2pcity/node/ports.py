@@ -14,6 +14,7 @@ its own network:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 import trio
@@ -22,6 +23,7 @@ from p2pcity.consensus import Event
 from p2pcity.node.replica import SyncedBlocks
 from p2pcity.types.block import Block, QuorumCert
 from p2pcity.types.consensus import Proposal, Timeout, TimeoutCert, Vote
+from p2pcity.types.epoch import EpochEnd
 
 
 class Inbox(Protocol):
@@ -62,6 +64,12 @@ class CommittedChain(Protocol):
     def block_bytes_at(self, height: int) -> bytes | None: ...
 
     def qc_for(self, height: int) -> QuorumCert | None: ...
+
+    def epoch_end_at(self, height: int) -> EpochEnd | None: ...
+
+    def state_get(self, key: bytes) -> bytes | None: ...
+
+    def state_iter(self, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]: ...
 
 
 class ValidatorView(Protocol):

@@ -100,6 +100,7 @@ class Protocols:
         lookup_block: Callable[[bytes], Block | None],
         find_tx: Callable[[bytes], Transaction | None],
         committed_height: Callable[[], int],
+        committed_epoch: Callable[[], int] = lambda: 0,
         metrics: Metrics,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
@@ -112,6 +113,7 @@ class Protocols:
         self.lookup_block = lookup_block
         self.find_tx = find_tx
         self.committed_height = committed_height
+        self.committed_epoch = committed_epoch
         self.metrics = metrics
         self._decoded = _Decoded()
 
@@ -350,4 +352,5 @@ class Protocols:
         return encode(TxResponse(tuple(out)))
 
     async def _serve_height(self, _peer: str, _data: bytes) -> bytes | None:
-        return self.committed_height().to_bytes(8, "big")
+        # Height and epoch: a peer one epoch behind syncs even when few blocks behind (sync.behind).
+        return self.committed_height().to_bytes(8, "big") + self.committed_epoch().to_bytes(8, "big")

@@ -8,6 +8,10 @@ Two promises rest on this module:
   or ``last_timeout_view``. (Before: the head's QC was missing, the record
   fell back to genesis and the node voted a second time in a view it had
   voted in.)
+- **epochs.** The core is built for the epoch of the committed state (its
+  set, its start certificate, the blocks of reputation's window within it),
+  so a restart or a sync past a validator-set change resumes in the new
+  epoch, with a fresh safety record for it.
 - **certified blocks come back.** The blocks the record relies on (written
   with it, :meth:`p2pcity.store.Store.save_safety`) are put back in the
   core's block tree, so when every validator restarts at once the high QC's
@@ -17,30 +21,71 @@ Two promises rest on this module:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+from p2pcity.chain import queries
 from p2pcity.consensus import Config, Core
 from p2pcity.consensus.app import App, SignatureCheck
+from p2pcity.consensus.validators import ValidatorSet
+from p2pcity.consensus.verifier import Verifier
 from p2pcity.crypto.keys import SigningKey, verify
 from p2pcity.store import Store
 from p2pcity.types.block import Block, QuorumCert
 from p2pcity.types.consensus import SafetyState
+from p2pcity.types.epoch import start_qc
+
+
+@dataclass(frozen=True, slots=True)
+class EpochInfo:
+    """The epoch the committed state is in: its number (the set version), set and start certificate."""
+
+    epoch: int
+    validators: tuple[bytes, ...]
+    start: QuorumCert  # vote-less, for the previous epoch's last block (epoch 0: genesis)
+    start_height: int  # the height of that block
+
+
+def epoch_info(store: Store) -> EpochInfo:
+    """Read from committed state: the set in force and where its epoch began (``p2pcity.types.epoch``)."""
+    vset = queries.validator_set(store)
+    entry = queries.epoch(store, vset.version)
+    start_height = entry.start_height if entry is not None else 0
+    last = store.block_at(start_height)
+    if last is None:
+        raise ValueError(f"the store lacks block {start_height}, where epoch {vset.version} began")
+    start = start_qc(vset.version, last.id, last.height)
+    return EpochInfo(vset.version, tuple(vset.validators), start, start_height)
+
+
+def epoch_verifier(store: Store, chain_id: str, genesis_id: bytes, check: SignatureCheck) -> Verifier:
+    """The verifier of the committed epoch: what a synced block must pass to be committed next."""
+    info = epoch_info(store)
+    return Verifier(chain_id, ValidatorSet(info.validators), genesis_id, check, info.epoch, start=info.start)
 
 
 def restart_safety(
-    persisted: SafetyState | None, root: Block, root_qc: QuorumCert | None
+    persisted: SafetyState | None, root: Block, root_qc: QuorumCert | None, start: QuorumCert | None = None
 ) -> SafetyState | None:
     """The safety record a core restarted on committed ``root`` starts from (None: a fresh start).
 
-    The voted and timed-out views are always the persisted ones. When the
-    node committed past its own high QC (a sync), the certificates become the
-    root's QC, which is newer than both the old lock and the old high QC.
+    The voted and timed-out views are always the persisted ones, within the
+    epoch of ``start`` (the committed epoch's start certificate; default:
+    genesis, epoch 0): a record of an earlier epoch is replaced by a fresh
+    one, since votes sign their epoch. When the node committed past its own
+    high QC (a sync), the certificates become the root's QC, which is newer
+    than both the old lock and the old high QC.
     """
     if persisted is None:
         return None
-    if persisted.high_qc.view >= root.view:
+    epoch = start.epoch if start is not None else 0
+    if start is not None and persisted.epoch < epoch:
+        persisted = SafetyState.initial(start)
+    if persisted.high_qc.view >= root.view or root.header.epoch != epoch:
         return persisted
     if root_qc is None or root_qc.block_id != root.id or root_qc.view < persisted.high_qc.view:
         return persisted  # stale certificates are harmless; lowering the voted views is not
+    if root_qc.epoch != epoch:
+        return persisted
     return SafetyState(persisted.last_voted_view, persisted.last_timeout_view, root_qc, root_qc)
 
 
@@ -72,32 +117,35 @@ def recover_core(
     *,
     key: SigningKey,
     genesis: Block,
-    validators: Iterable[bytes],
     app: App,
     config: Config,
     core_class: type[Core] = Core,
     check: SignatureCheck = verify,
 ) -> Core:
-    """A core that resumes where the store stands: committed head, safety record, certified blocks."""
+    """A core that resumes where the store stands: committed head and epoch, safety record,
+    certified blocks."""
     root = store.block_at(store.last_height() or 0)
     if root is None:
         raise ValueError("the store has no committed head (not even genesis)")
+    info = epoch_info(store)
     certified = certified_above(root, store.pending_blocks())
-    safety = restart_safety(store.load_safety(), root, head_qc(store, certified))
-    # Leader reputation reads the last committed blocks: every node must see the same ones
-    # (genesis included while the chain is shorter than the window).
+    safety = restart_safety(store.load_safety(), root, head_qc(store, certified), info.start)
+    # Leader reputation reads the last committed blocks of this epoch: every node must see the
+    # same ones (the block the epoch began after included, genesis while the chain is short).
     head = root.height
-    first = max(0, head - config.reputation_window + 1)
+    first = max(info.start_height, head - config.reputation_window + 1)
     history = [b for h in range(first, head + 1) if (b := store.block_at(h)) is not None]
     return core_class(
         key=key,
         genesis=genesis,
-        validators=validators,
+        validators=info.validators,
         app=app,
         config=config,
         safety=safety,
         root=root,
         check=check,
+        epoch=info.epoch,
+        start=info.start,
         history=history if history and history[-1].id == root.id else [root],
         certified=certified,
     )

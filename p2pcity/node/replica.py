@@ -14,9 +14,16 @@ What it guarantees, whatever the shell:
 - **fail-stop**: if the safety record or a commit cannot be made durable,
   :class:`FailStop` is raised and nothing after it runs. The node must stop:
   continuing would let the core believe in state the disk does not have;
-- **atomic core replacement**: when a commit changes the validator set, or a
-  sync moves the committed head, the core is rebuilt from the store and no
-  further action of the old core's list runs.
+- **atomic core replacement**: when a commit ends the epoch, or a sync
+  moves the committed head, the core is rebuilt from the store and no
+  further action of the old core's list runs;
+- **epochs end at one block everywhere**: blocks are committed one at a
+  time, and the first whose commit moves the validator-set version ends the
+  epoch (``consensus.epochs.ends_epoch``): the rest of the old core's run
+  (old-epoch blocks above it) is never committed, by any honest node. The
+  proof that the last block is final (``types.epoch.EpochEnd``, from the
+  certificate that committed it and the blocks above it) is kept for peers
+  that sync past it later.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from p2pcity.chain import queries
 from p2pcity.chain.executor import BlockError
 from p2pcity.consensus import (
     Action,
@@ -41,10 +49,12 @@ from p2pcity.consensus import (
     SetTimer,
     Start,
 )
+from p2pcity.consensus.epochs import ends_epoch
 from p2pcity.node.ledger import Ledger
 from p2pcity.store import Store, StoreError
 from p2pcity.types.block import Block, BlockHeader, QuorumCert, tx_root
 from p2pcity.types.consensus import Proposal, SafetyState, Vote
+from p2pcity.types.epoch import MAX_PROOF_HEADERS, EpochEnd
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +73,13 @@ class SyncedBlocks:
     blocks: tuple[Block, ...]
     qcs: tuple[QuorumCert | None, ...]
     peer: str
+    epoch_ends: tuple[EpochEnd | None, ...] = ()  # the hand-over proof of a block that ended its epoch
 
 
 class Replica:
     """The consensus core plus the ledger and store it drives, stepped one input at a time.
 
     ``make_core`` rebuilds the core from the store (``recovery.recover_core``);
-    ``validators`` reads the validator set from committed state;
     ``on_commit`` is told of every committed run of blocks (metrics, caches).
     """
 
@@ -79,14 +89,12 @@ class Replica:
         store: Store,
         ledger: Ledger,
         make_core: Callable[[], Core],
-        validators: Callable[[], tuple[bytes, ...]],
         on_commit: Callable[[tuple[Block, ...]], None] = lambda _: None,
         verify_sync: Callable[[Block, SyncedBlocks], tuple[list[Block], list[QuorumCert]]] | None = None,
     ) -> None:
         self.store = store
         self.ledger = ledger
         self.make_core = make_core
-        self.validators = validators
         self.on_commit = on_commit
         self.verify_sync = verify_sync
         self.core = make_core()
@@ -118,8 +126,8 @@ class Replica:
             if isinstance(action, PersistSafety):
                 self._persist(core, action.state, actions[i + 1 :])
             elif isinstance(action, Commit):
-                if self._commit(core, action.blocks):
-                    # The validator set changed: the old core's remaining actions must not run.
+                if self._commit(core, action):
+                    # The epoch ended: the old core's remaining actions must not run.
                     out += self._replace_core()
                     break
             else:
@@ -161,11 +169,50 @@ class Replica:
                 block = core.block(block.parent_id)
         return sorted(found.values(), key=lambda b: b.height)
 
-    def _commit(self, core: Core, blocks: tuple[Block, ...]) -> bool:
-        """Commit final blocks; True if the validator set changed (the core must be rebuilt)."""
-        before = set(core.validators.keys)
-        self._commit_blocks(blocks, self._qcs_of(core, blocks))
-        return set(self.validators()) != before
+    def epoch(self) -> int:
+        """The epoch of the committed state (the validator-set version)."""
+        return queries.validator_set(self.store).version
+
+    def _commit(self, core: Core, commit: Commit) -> bool:
+        """Commit final blocks, one at a time; True if one of them ended the epoch (then the
+        blocks above it are not committed, and the core must be rebuilt)."""
+        blocks = commit.blocks
+        for block, qc in zip(blocks, self._qcs_of(core, blocks), strict=True):
+            self._commit_blocks((block,), (qc,))
+            version = self.epoch()
+            if ends_epoch(core.epoch, version):
+                self._keep_epoch_end(self._epoch_end(core, block, commit.qc, version))
+                return True
+        return False
+
+    def _epoch_end(
+        self, core: Core, last: Block, qc: QuorumCert | None, version: int
+    ) -> EpochEnd | None:
+        """The proof that ``last`` is final: the blocks from it up to the one ``qc`` certifies."""
+        if qc is None:
+            return None
+        chain: list[BlockHeader] = []
+        block = core.block(qc.block_id)
+        while block is not None and block.id != last.id and len(chain) < MAX_PROOF_HEADERS:
+            chain.append(block.header)
+            block = core.block(block.parent_id)
+        if block is None or block.id != last.id:
+            return None
+        validators = tuple(queries.validator_set(self.store).validators)
+        return EpochEnd(core.epoch, last.header, tuple(reversed(chain)), qc, version, validators)
+
+    def _keep_epoch_end(self, proof: EpochEnd | None) -> None:
+        if proof is None:
+            log.warning("the epoch ended without a proof to serve (peers will sync it from others)")
+            return
+        log.info(
+            "epoch %d ended at height %d; epoch %d begins",
+            proof.epoch, proof.last.height, proof.next_epoch,
+        )
+        try:
+            self.store.save_epoch_end(proof)
+        except (StoreError, OSError) as exc:
+            raise FailStop(f"cannot store the proof of the end of epoch {proof.epoch}: {exc}") from exc
 
     def _commit_blocks(self, blocks: Iterable[Block], qcs: Iterable[QuorumCert | None]) -> None:
         for block, qc in zip(blocks, qcs, strict=True):
@@ -259,5 +306,15 @@ class Replica:
         final, qcs = self.verify_sync(head, job)
         if not final:
             return 0, []
-        self._commit_blocks(final, qcs)
-        return len(final), self._replace_core()
+        epoch = self.epoch()
+        proofs = {p.last.id: p for p in job.epoch_ends if p is not None}
+        count = 0
+        for block, qc in zip(final, qcs, strict=True):
+            self._commit_blocks((block,), (qc,))
+            count += 1
+            version = self.epoch()
+            if ends_epoch(epoch, version):
+                # The rest of the batch is of the next epoch: verified against its own set next time.
+                self._keep_epoch_end(proofs.get(block.id))
+                break
+        return count, self._replace_core()

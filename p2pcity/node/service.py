@@ -31,8 +31,6 @@ from p2pcity.chain.state import StateView
 from p2pcity.config import ConfigError, NodeConfig
 from p2pcity.consensus import Config as CoreConfig
 from p2pcity.consensus import Core
-from p2pcity.consensus.validators import ValidatorSet
-from p2pcity.consensus.verifier import Verifier
 from p2pcity.crypto.keys import Identity, verify
 from p2pcity.mempool import Mempool
 from p2pcity.net import NetConfig, Network
@@ -42,7 +40,7 @@ from p2pcity.node.driver import ConsensusDriver, EventInbox
 from p2pcity.node.ledger import Ledger
 from p2pcity.node.metrics import Metrics
 from p2pcity.node.protocols import Protocols
-from p2pcity.node.recovery import recover_core
+from p2pcity.node.recovery import epoch_verifier, recover_core
 from p2pcity.node.replica import Replica, SyncedBlocks
 from p2pcity.node.sync import Syncer, final_synced, is_syncing
 from p2pcity.sharing.api_routes import add_sharing_routes
@@ -94,6 +92,7 @@ class Node:
                 lookup_block=self._lookup_block,
                 find_tx=self.find_tx,
                 committed_height=lambda: self.store.last_height() or 0,
+                committed_epoch=lambda: self.districts.version,
                 metrics=self.metrics,
                 clock_ms=self.ledger.clock_ms,
             )
@@ -102,7 +101,6 @@ class Node:
                 store=self.store,
                 ledger=self.ledger,
                 make_core=self._make_core,
-                validators=self.validators,
                 on_commit=self.on_commit,
                 verify_sync=self._verify_sync,
             )
@@ -189,14 +187,12 @@ class Node:
             self.store,
             key=self.identity.signer,
             genesis=self.genesis.block(),
-            validators=self.validators(),
             app=self.ledger,
             config=CoreConfig(base_timeout_ms=self.config.consensus.base_timeout_ms),
         )
 
     def _verify_sync(self, head: Block, job: SyncedBlocks) -> tuple[list[Block], list[QuorumCert]]:
-        verifier = Verifier(self.chain_id, ValidatorSet(self.validators()), self.genesis_id, verify)
-        return final_synced(head, job, verifier)
+        return final_synced(head, job, epoch_verifier(self.store, self.chain_id, self.genesis_id, verify))
 
     # --- commits -------------------------------------------------------------
 

@@ -7,6 +7,16 @@ consensus verifier (chain, leader of its view, body, signature), links to its
 parent as the block tree requires, carries a valid justify QC, and the last
 committed one is the head of a three-chain (``p2pcity.consensus.safety``).
 The ancestors of a final block are final.
+
+Epochs. Each batch is verified against the set of the committed epoch only
+(``recovery.epoch_verifier``); a block of a later epoch stops it. The last
+block of an epoch comes with its hand-over proof (``types.epoch.EpochEnd``:
+the certificates of the three-chain that made it final, signed by that
+epoch's set), which is how a node syncing from genesis crosses into the next
+epoch; the replica commits up to that block, and the next batch is verified
+against the set its state then holds. A node one epoch behind syncs even when
+it is fewer than ``SYNC_THRESHOLD`` blocks behind (:func:`behind`): the
+consensus of the new epoch refuses it messages, so it cannot close the gap itself.
 """
 
 from __future__ import annotations
@@ -17,8 +27,10 @@ from collections.abc import AsyncIterator
 
 import trio
 
+from p2pcity.chain import queries
 from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.consensus.block_tree import BlockTree
+from p2pcity.consensus.epochs import epoch_end_problem
 from p2pcity.consensus.safety import three_chain
 from p2pcity.consensus.verifier import Verifier
 from p2pcity.net import NetError, Network
@@ -26,6 +38,7 @@ from p2pcity.node.ports import CommittedChain, Inbox, ValidatorView
 from p2pcity.node.replica import SyncedBlocks
 from p2pcity.node.wire import MAX_SYNC_BATCH, SyncItem, SyncRequest
 from p2pcity.types.block import Block, QuorumCert
+from p2pcity.types.epoch import EpochEnd
 
 log = logging.getLogger(__name__)
 SYNC_INTERVAL = 2.0
@@ -48,13 +61,23 @@ def is_syncing(ours: int, best_peer_height: int | None, *, alone: bool = False) 
     return best_peer_height >= ours + SYNC_THRESHOLD
 
 
+def behind(ours: int, our_epoch: int, peer: int, peer_epoch: int) -> bool:
+    """Whether a node at ``ours`` in ``our_epoch`` should sync from a peer at ``peer``/``peer_epoch``.
+
+    One rule for the node's syncer and the node-layer simulator's.
+    """
+    return is_syncing(ours, peer) or (peer_epoch > our_epoch and peer > ours)
+
+
 def final_synced(head: Block, job: SyncedBlocks, verifier: Verifier) -> tuple[list[Block], list[QuorumCert]]:
     """The blocks of ``job`` proven final on top of committed ``head``, each with the QC that certifies it."""
     tree = BlockTree(head)
     parent = head
     accepted: list[Block] = []
     certificates: list[QuorumCert] = []
-    for block, qc in zip(job.blocks, job.qcs, strict=True):
+    proofs = job.epoch_ends or (None,) * len(job.blocks)
+    ended: Block | None = None
+    for block, qc, proof in zip(job.blocks, job.qcs, proofs, strict=True):
         # Rule: a valid block on its own (our chain, the leader of its view, its body, its signature).
         if verifier.block(block) is not None:
             break
@@ -71,10 +94,19 @@ def final_synced(head: Block, job: SyncedBlocks, verifier: Verifier) -> tuple[li
         if qc is not None and qc.block_id == block.id and qc.height == block.height and verifier.qc(qc):
             certificates.append(qc)
         parent = block
-    if len(accepted) < len(job.blocks):
+        # Rule: the last block of the epoch is final when the epoch's own set proved it; what
+        # follows is verified against the next set (the next batch).
+        if proof is not None and proof.last.id == block.id:
+            if epoch_end_problem(proof, verifier) is None:
+                ended = block
+                break
+            log.warning("peer %s sent a false epoch proof for height %d", job.peer[-8:], block.height)
+            break
+    if ended is None and len(accepted) < len(job.blocks):
         log.warning("peer %s sent %d unverifiable blocks", job.peer[-8:], len(job.blocks) - len(accepted))
-    # Rule: final means committed by the three-chain rule, the consensus core's own.
-    best: Block | None = None
+    # Rule: final means committed by the three-chain rule, the consensus core's own (or, for an
+    # epoch's last block, by its hand-over proof, the same rule applied to the blocks above it).
+    best: Block | None = ended
     for qc in certificates:
         _, commit = three_chain(tree, qc)
         if commit is not None and (best is None or commit.height > best.height):
@@ -82,8 +114,12 @@ def final_synced(head: Block, job: SyncedBlocks, verifier: Verifier) -> tuple[li
     if best is None:
         return [], []
     final = tree.commit(best)
-    # Each final block is certified by the justify of the block after it (there are two after the last).
+    # Each final block is certified by the justify of the block after it (there are two after the
+    # last, or its epoch's proof: the first block of that chain certifies it).
     after = {b.parent_id: b.justify for b in accepted}
+    if ended is not None and ended.id not in after:
+        proof = next(p for p in proofs if p is not None and p.last.id == ended.id)
+        after[ended.id] = proof.chain[0].justify
     return final, [after[b.id] for b in final]
 
 
@@ -100,6 +136,9 @@ class Syncer:
         # yet); /status derives its ``syncing`` flag from it.
         self.best_peer_height: int | None = None
 
+    def epoch(self) -> int:
+        return queries.validator_set(self.chain).version
+
     def register(self) -> None:
         self.network.set_stream_handler("sync", self._serve)
 
@@ -111,14 +150,16 @@ class Syncer:
                 log.exception("sync round failed")
             await trio.sleep(SYNC_INTERVAL)
 
-    async def _heights(self) -> dict[str, int]:
-        heights: dict[str, int] = {}
+    async def _heights(self) -> dict[str, tuple[int, int]]:
+        """Each answering peer's committed (height, epoch)."""
+        heights: dict[str, tuple[int, int]] = {}
 
         async def ask(peer: str) -> None:
             try:
                 raw = await self.network.request(peer, "height", b"?", 2.0)
-                if len(raw) == 8:
-                    heights[peer] = int.from_bytes(raw, "big")
+                if len(raw) in (8, 16):
+                    epoch = int.from_bytes(raw[8:], "big") if len(raw) == 16 else 0
+                    heights[peer] = (int.from_bytes(raw[:8], "big"), epoch)
             except NetError:
                 pass
 
@@ -132,20 +173,20 @@ class Syncer:
         heights = await self._heights()
         if not heights:
             return
-        peer, best = max(heights.items(), key=lambda kv: kv[1])
+        peer, (best, best_epoch) = max(heights.items(), key=lambda kv: kv[1])
         self.best_peer_height = best
         ours = self.chain.last_height() or 0
-        if not is_syncing(ours, best):
+        if not behind(ours, self.epoch(), best, best_epoch):
             return
         log.info("behind by %d blocks: syncing from %s", best - ours, peer[-8:])
         start = ours + 1
         while start <= best:
             count = min(MAX_SYNC_BATCH, best - start + 1)
-            blocks, qcs = await self._fetch(peer, start, count)
+            blocks, qcs, ends = await self._fetch(peer, start, count)
             if not blocks:
                 return
             done = trio.Event()
-            self.inbox.submit_sync(SyncedBlocks(tuple(blocks), tuple(qcs), peer), done)
+            self.inbox.submit_sync(SyncedBlocks(tuple(blocks), tuple(qcs), peer, tuple(ends)), done)
             await done.wait()
             now = self.chain.last_height() or 0
             if self.progress:
@@ -158,9 +199,12 @@ class Syncer:
         if self.progress:
             print(file=sys.stderr)
 
-    async def _fetch(self, peer: str, start: int, count: int) -> tuple[list[Block], list[QuorumCert | None]]:
+    async def _fetch(
+        self, peer: str, start: int, count: int
+    ) -> tuple[list[Block], list[QuorumCert | None], list[EpochEnd | None]]:
         blocks: list[Block] = []
         qcs: list[QuorumCert | None] = []
+        ends: list[EpochEnd | None] = []
         try:
             async with self.network.stream_request(
                 peer, "sync", encode(SyncRequest(start, count)), timeout=30.0
@@ -169,9 +213,10 @@ class Syncer:
                     item = decode(SyncItem, frame)
                     blocks.append(Block.decode(item.block))
                     qcs.append(decode(QuorumCert, item.qc) if item.qc else None)
+                    ends.append(EpochEnd.decode(item.epoch_end) if item.epoch_end else None)
         except (NetError, DecodeError) as exc:
             log.info("sync from %s stopped: %s", peer[-8:], exc)
-        return blocks, qcs
+        return blocks, qcs, ends
 
     async def _serve(self, _peer: str, data: bytes) -> AsyncIterator[bytes]:
         request = decode(SyncRequest, data)
@@ -183,4 +228,5 @@ class Syncer:
             if raw is None:
                 break
             qc = store.qc_for(height)
-            yield encode(SyncItem(raw, encode(qc) if qc else b""))
+            proof = store.epoch_end_at(height)
+            yield encode(SyncItem(raw, encode(qc) if qc else b"", proof.encode() if proof else b""))

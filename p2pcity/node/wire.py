@@ -21,6 +21,7 @@ from p2pcity.types.consensus import (
     decode_message,
     encode_message,
 )
+from p2pcity.types.epoch import MAX_PROOF_SIZE
 from p2pcity.types.tx import Transaction
 
 MAX_WIRE_MESSAGE = MAX_BLOCK_SIZE + 1024 * 1024
@@ -67,6 +68,8 @@ class SyncRequest:
 class SyncItem:
     block: Annotated[bytes, MaxLen(MAX_BLOCK_SIZE)]
     qc: Annotated[bytes, MaxLen(256 * 1024)]  # empty when the server has none yet
+    # The hand-over proof (types.epoch.EpochEnd) when this block ended its epoch; else empty.
+    epoch_end: Annotated[bytes, MaxLen(MAX_PROOF_SIZE)] = b""
 
 
 # --- the consensus gossip topic: compact proposals, timeouts and TCs ----------

@@ -26,6 +26,8 @@ Column families of ``db/`` (all keys and values are raw bytes; ``u64`` is
     state      opaque key            opaque value (the ledger's; we never parse it)
     consensus  b"safety"             opaque consensus safety record
     pending    32-byte block id      canonical block bytes (certified, not committed)
+    epochs     u64 height            canonical EpochEnd proving the epoch's last
+                                     block (at that height) final
     =========  ====================  ==========================================
 
 Options, and why:
@@ -66,10 +68,11 @@ STATE = "state"
 CONSENSUS = "consensus"
 PENDING = "pending"
 ACCOUNT_TXS = "acct_txs"
-FAMILIES = (META, BLOCKS, QCS, BLOCK_IDS, TXS, STATE, CONSENSUS, PENDING, ACCOUNT_TXS)
+EPOCHS = "epochs"
+FAMILIES = (META, BLOCKS, QCS, BLOCK_IDS, TXS, STATE, CONSENSUS, PENDING, ACCOUNT_TXS, EPOCHS)
 # Indexes added after the format was fixed: a store without them is still ours; they are created
 # on open and cover the blocks committed from then on.
-ADDED_FAMILIES = frozenset({ACCOUNT_TXS})
+ADDED_FAMILIES = frozenset({ACCOUNT_TXS, EPOCHS})
 
 K_FORMAT = b"format"
 K_CHAIN_ID = b"chain_id"

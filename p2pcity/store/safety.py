@@ -2,7 +2,9 @@
 
 A validator that signed a vote in view ``v`` must never again believe it has
 not: lowering ``last_voted_view``, ``last_timeout_view`` or the lock is how a
-restarted or re-synced node double-signs. Every caller that replaces the
+restarted or re-synced node double-signs. Views count within an epoch: the
+record of a later epoch replaces the record of an earlier one, never the
+other way round. Every caller that replaces the
 record goes through :func:`check_monotonic`, so a bug anywhere above the store
 (a core rebuilt from the wrong record, a stale copy written late) stops the
 node with a clear error instead of reaching the network.
@@ -28,6 +30,13 @@ def check_monotonic(old: SafetyState | None, new: SafetyState) -> None:
     """Raise :class:`SafetyRegressionError` if ``new`` lowers any part of ``old``."""
     if old is None:
         return
+    # A new epoch starts a new record (its votes sign the epoch: views start again at 1).
+    if new.epoch > old.epoch:
+        return
+    if new.epoch < old.epoch:
+        raise SafetyRegressionError(
+            f"refusing to lower the consensus safety record: epoch {old.epoch} -> {new.epoch}"
+        )
     lowered = [
         f"{name} {before} -> {after}"
         for name, before, after in (

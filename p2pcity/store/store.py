@@ -31,6 +31,7 @@ from p2pcity.store.opening import check_format, decode_block, open_database, rea
 from p2pcity.store.safety import check_monotonic, decode_safety
 from p2pcity.types.block import Block, QuorumCert
 from p2pcity.types.consensus import SafetyState
+from p2pcity.types.epoch import EpochEnd
 
 
 class Store:
@@ -216,6 +217,21 @@ class Store:
         if child is not None and child.justify.block_id == child.parent_id:
             return child.justify
         return None
+
+    def save_epoch_end(self, proof: EpochEnd) -> None:
+        """Keep the proof that an epoch ended at ``proof.last`` (served to nodes syncing past it)."""
+        key = layout.height_key(proof.last.height)
+        self._db.write([(layout.EPOCHS, key, proof.encode())], sync=self._sync_commits)
+
+    def epoch_end_at(self, height: int) -> EpochEnd | None:
+        """The proof that the block at ``height`` ended its epoch, if it did and we have it."""
+        raw = self._db.get(layout.EPOCHS, layout.height_key(height)) if height >= 0 else None
+        if raw is None:
+            return None
+        try:
+            return EpochEnd.decode(raw)
+        except DecodeError as exc:
+            raise StoreError(f"corrupt epoch proof at height {height}: {exc}") from exc
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """(height, index in the block) of a committed transaction."""

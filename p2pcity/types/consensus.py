@@ -19,8 +19,9 @@ first, can therefore never make the genuine one look like a duplicate):
   that a receiver can enter the block's view. The TC's fields are covered by
   its timeouts' signatures and its high QC's votes.
 
-``epoch`` is 0 until reconfiguration exists; it is signed and checked already
-so that the validator-set change needs no new wire format.
+``epoch`` is the validator-set epoch (``p2pcity.types.epoch``): a message of
+one epoch is verified against that epoch's set only, and refused by a node in
+another epoch.
 
 On the wire a message is one tag byte followed by its canonical encoding
 (:func:`encode_message` / :func:`decode_message`).
@@ -216,6 +217,11 @@ class SafetyState:
     # reached, and what we hand to peers stuck below it. Without it a restarted node drops back
     # to the view its votes prove, and nodes scattered over views no quorum shares never regroup.
     high_tc: TimeoutCert | None = None
+
+    @property
+    def epoch(self) -> int:
+        """The epoch this record is for: a new epoch starts a new record (views start again)."""
+        return self.high_qc.epoch
 
     @classmethod
     def initial(cls, genesis_qc: QuorumCert) -> SafetyState:

@@ -43,7 +43,7 @@ def open_node(path: Path) -> Replica:
 
     def make_core():  # type: ignore[no-untyped-def]
         return recover_core(
-            store, key=ME.signer, genesis=GENESIS.block(), validators=validators, app=ledger, config=Config()
+            store, key=ME.signer, genesis=GENESIS.block(), app=ledger, config=Config()
         )
 
     verifier = Verifier(CHAIN, ValidatorSet(validators), GENESIS.block().id, verify)
@@ -51,7 +51,6 @@ def open_node(path: Path) -> Replica:
         store=store,
         ledger=ledger,
         make_core=make_core,
-        validators=lambda: validators,
         verify_sync=lambda head, job: final_synced(head, job, verifier),
     )
 

@@ -10,7 +10,11 @@ layer had or could have:
 - :class:`PersistLate`: the safety record is written after the step's messages
   left (a vote sent before it is durable);
 - :class:`NoCertifiedBlocks`: certified blocks are not written with the
-  record (the old unused ``put_pending``), so a full restart finds no high-QC block.
+  record (the old unused ``put_pending``), so a full restart finds no high-QC block;
+- :func:`genesis_set`: certificates checked against the wrong epoch's set
+  (every epoch's core gets the genesis validators);
+- :func:`no_epochs`: the node before epochs (the set changes, the epoch
+  stays 0): the halt of issue 11.
 
 The store's own guard (the safety record never moves backwards) stops the
 first two with a ``FailStop`` before anything is signed; the sweep's
@@ -20,8 +24,11 @@ checker is shown to catch the double signing by itself.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+from unittest import mock
 
+from p2pcity.chain import queries
 from p2pcity.consensus import Action, Core
 from p2pcity.node import recovery
 from p2pcity.node.replica import Outgoing, Replica
@@ -72,10 +79,33 @@ class NoCertifiedBlocks(Replica):
         return []
 
 
+def genesis_set(store: Store, **kwargs: Any) -> Core:
+    """Certificates checked against the wrong epoch's set: the core of every epoch is built
+    with the genesis validators (the right epoch number and start certificate)."""
+    first = queries.epoch(store, 0)
+    assert first is not None
+    info = replace(recovery.epoch_info(store), validators=first.validators)
+    with mock.patch.object(recovery, "epoch_info", lambda _store: info):
+        return recovery.recover_core(store, **kwargs)
+
+
+def no_epochs(store: Store, **kwargs: Any) -> Core:
+    """The node before epochs: a set change rebuilds the core with the new set, still in epoch 0
+    from the genesis certificate (every high QC of the old set is then refused: the halt)."""
+    info = recovery.epoch_info(store)
+    genesis = store.block_at(0)
+    assert genesis is not None
+    info = replace(info, epoch=0, start=recovery.start_qc(0, genesis.id, 0), start_height=0)
+    with mock.patch.object(recovery, "epoch_info", lambda _store: info):
+        return recovery.recover_core(store, **kwargs)
+
+
 # name -> keyword arguments of NodeSimulation that plant the bug.
 BROKEN: dict[str, dict[str, Any]] = {
     "reset_after_sync": {"make_core": reset_after_sync},
     "forget_voted_view": {"make_core": forget_voted_view},
     "persist_late": {"replica_class": PersistLate},
     "no_certified_blocks": {"replica_class": NoCertifiedBlocks},
+    "genesis_set": {"make_core": genesis_set},
+    "no_epochs": {"make_core": no_epochs},
 }

@@ -17,13 +17,11 @@ from pathlib import Path
 from p2pcity.chain.executor import account_nonce
 from p2pcity.chain.genesis import Genesis
 from p2pcity.consensus import Config, Core
-from p2pcity.consensus.validators import ValidatorSet
-from p2pcity.consensus.verifier import Verifier
 from p2pcity.crypto.keys import Identity
 from p2pcity.mempool import Mempool
 from p2pcity.node.districts import Districts
 from p2pcity.node.ledger import Ledger
-from p2pcity.node.recovery import recover_core
+from p2pcity.node.recovery import epoch_verifier, recover_core
 from p2pcity.node.replica import Replica, SyncedBlocks
 from p2pcity.node.sync import final_synced
 from p2pcity.store import Store
@@ -65,8 +63,11 @@ def cluster_identities(n: int) -> tuple[Identity, ...]:
 
 
 @functools.cache
-def cluster_genesis(n: int) -> Genesis:
-    return genesis_for(list(cluster_identities(n)), chain_id=CHAIN)
+def cluster_genesis(n: int, validators: int | None = None) -> Genesis:
+    """The genesis of ``n`` simulated nodes, the first ``validators`` of them registered as
+    validators (default: all; the others join later by a ``district.change``)."""
+    ids = list(cluster_identities(n))
+    return genesis_for(ids[: n if validators is None else validators], chain_id=CHAIN)
 
 
 @functools.cache
@@ -95,8 +96,11 @@ class SimNode:
         config: Config,
         replica_class: type[Replica] = Replica,
         make_core: Callable[..., Core] = recover_core,
+        genesis: Genesis | None = None,
+        verify_sync: Callable[..., tuple[list[Block], list[QuorumCert]]] = final_synced,
     ) -> None:
-        self.genesis = cluster_genesis(n)
+        self.genesis = genesis or cluster_genesis(n)
+        self.final_synced = verify_sync
         self.identity = cluster_identities(n)[key_index]
         self.db = CrashingDatabase()
         self.blob_dir = blob_dir
@@ -124,7 +128,6 @@ class SimNode:
                 store,
                 key=self.identity.signer,
                 genesis=self.genesis.block(),
-                validators=self.validators(),
                 app=self.ledger,
                 config=self.config,
                 core_class=self.core_class,
@@ -132,16 +135,13 @@ class SimNode:
             )
 
         def verify_sync(head: Block, job: SyncedBlocks) -> tuple[list[Block], list[QuorumCert]]:
-            verifier = Verifier(
-                CHAIN, ValidatorSet(self.validators()), genesis_id, builders.shared_verify_cache()
-            )
-            return final_synced(head, job, verifier)
+            verifier = epoch_verifier(store, CHAIN, genesis_id, builders.shared_verify_cache())
+            return self.final_synced(head, job, verifier)
 
         self.replica = self.replica_class(
             store=store,
             ledger=self.ledger,
             make_core=make_core,
-            validators=self.validators,
             on_commit=lambda blocks: self.on_commit(blocks),  # noqa: PLW0108 - late-bound: the simulator sets it
             verify_sync=verify_sync,
         )

@@ -7,6 +7,9 @@
   the views it voted in by syncing (its core rebuilt from the store), then
   it crashes and restarts.
 
+- ``add``, ``remove``, ``replace``: validator-set changes (epochs) under the
+  faults of the ``network`` or ``crash`` kinds (``tests/simnode/reconfig.py``).
+
 Replay a failure: ``python -m tests.simnode.replay --kind KIND --n N --seed SEED``.
 """
 
@@ -16,14 +19,19 @@ import random
 from dataclasses import replace
 
 from tests.sim.scenario import KINDS, Crash, Partition, Scenario, make_scenario
+from tests.simnode.reconfig import RECONFIG_KINDS, nodes_of
 
 NODE_KINDS = ("blackout", "sync_restart")
-ALL_KINDS = KINDS + NODE_KINDS
+ALL_KINDS = KINDS + NODE_KINDS + RECONFIG_KINDS
 
 
 def make_node_scenario(kind: str, n: int, seed: int) -> Scenario:
+    """``n`` is the number of validators at genesis (a reconfiguration kind may run one more node)."""
     if kind in KINDS:
         return make_scenario(kind, n, seed)
+    if kind in RECONFIG_KINDS:
+        faults = random.Random(f"node/{kind}/{n}/{seed}").choice(("network", "crash"))
+        return replace(make_scenario(faults, nodes_of(kind, n), seed), kind=kind)
     if kind not in NODE_KINDS:
         raise ValueError(f"unknown scenario kind {kind!r}; one of {ALL_KINDS}")
     rng = random.Random(f"node/{kind}/{n}/{seed}")
