@@ -21,9 +21,10 @@ from typing import Any, TypeVar
 
 import httpx
 
+from p2pcity.changes import ChangeFile
 from p2pcity.client_stream import MAX_RECONNECTS, backoff, event_params, parse_sse, stream_timeout
 from p2pcity.crypto.keys import Identity
-from p2pcity.types.tx import RecordPut, Transaction
+from p2pcity.types.tx import DistrictChange, RecordPut, Transaction
 
 DEFAULT_TIMEOUT = 10.0
 # Attempts of one request when the connection fails (refused, reset, timed out) or the node
@@ -134,6 +135,31 @@ class Client:
     def block(self, height: int) -> dict[str, Any]:
         result: dict[str, Any] = self.get(f"/blocks/{height}")
         return result
+
+    def validators(self) -> dict[str, Any]:
+        """The validator set in force: ``version`` (the epoch), ``validators``, ``districts``."""
+        result: dict[str, Any] = self.get("/validators")
+        return result
+
+    def submit_changes(
+        self, identity: Identity, change_file: ChangeFile, wait: bool = True, timeout: float = 60.0
+    ) -> list[dict[str, Any]]:
+        """Submit a change file's changes in order (``p2pcity.changes``), each once the previous
+        committed; with ``wait``, return once the node runs the epoch the last one begins."""
+        done = []
+        for change in change_file.changes:
+
+            def make(nonce: int, body: DistrictChange = change) -> Transaction:
+                return Transaction.create(identity.signer, change_file.chain_id, nonce, body)
+
+            done.append(self.send(identity, make, wait=wait))
+        if wait and change_file.changes:
+            target = change_file.changes[-1].set_version + 1
+            _poll(
+                lambda: True if int(self.validators()["version"]) >= target else None,
+                timeout, 0.2, f"epoch {target}",
+            )
+        return done
 
     def tx(self, tx_hash: str) -> dict[str, Any]:
         result: dict[str, Any] = self.get(f"/txs/{tx_hash}")

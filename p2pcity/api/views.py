@@ -46,6 +46,7 @@ def block_summary(block: Block) -> dict[str, Any]:
     return {
         "height": h.height,
         "hash": block.id.hex(),
+        "epoch": h.epoch,
         "view": h.view,
         "parent": h.parent_id.hex(),
         "proposer": h.proposer.hex(),

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bootstrap": ("bootstrap.cli", "bootstrap", "Run a bootstrap node (peer routing, no consensus role)."),
     "data": ("p2pcity.cli.data", "data", "Share encrypted datasets: put, grant, get, revoke, audit."),
     "demo": ("p2pcity.cli.demo", "demo", "Run the whole story on a local multi-district network."),
+    "district": ("p2pcity.cli.district", "district", "Validator-set changes: propose, approve, submit, list"),
     "genesis": ("p2pcity.cli.node", "genesis", "Create and inspect genesis files."),
     "init": ("p2pcity.cli.node", "init", "Create a node home: keys, config and genesis."),
     "keys": ("p2pcity.cli.keys", "keys", "Create and inspect identity files."),
