@@ -181,25 +181,25 @@ class Replica:
             self._commit_blocks((block,), (qc,))
             version = self.epoch()
             if ends_epoch(core.epoch, version):
-                self._keep_epoch_end(self._epoch_end(core, block, commit.qc, version))
+                self._keep_epoch_end(self._epoch_end(core, block, commit, version))
                 return True
         return False
 
-    def _epoch_end(
-        self, core: Core, last: Block, qc: QuorumCert | None, version: int
-    ) -> EpochEnd | None:
-        """The proof that ``last`` is final: the blocks from it up to the one ``qc`` certifies."""
-        if qc is None:
+    def _epoch_end(self, core: Core, last: Block, commit: Commit, version: int) -> EpochEnd | None:
+        """The proof that ``last`` is final: the blocks from it up to the one ``commit.qc``
+        certifies (in the core's tree above the new root, then in the committed run itself)."""
+        if commit.qc is None:
             return None
+        batch = {b.id: b for b in commit.blocks}
         chain: list[BlockHeader] = []
-        block = core.block(qc.block_id)
+        block = core.block(commit.qc.block_id) or batch.get(commit.qc.block_id)
         while block is not None and block.id != last.id and len(chain) < MAX_PROOF_HEADERS:
             chain.append(block.header)
-            block = core.block(block.parent_id)
+            block = batch.get(block.parent_id) or core.block(block.parent_id)
         if block is None or block.id != last.id:
             return None
         validators = tuple(queries.validator_set(self.store).validators)
-        return EpochEnd(core.epoch, last.header, tuple(reversed(chain)), qc, version, validators)
+        return EpochEnd(core.epoch, last.header, tuple(reversed(chain)), commit.qc, version, validators)
 
     def _keep_epoch_end(self, proof: EpochEnd | None) -> None:
         if proof is None:

@@ -348,6 +348,13 @@ class NodeSimulation(Simulation):
             entry = queries.epoch(store, want)
             if entry is None or (store.last_height() or 0) < entry.start_height + self.s.liveness_commits:
                 return False
+        # Every node that crossed an epoch's end keeps its hand-over, to serve nodes syncing later
+        # (built from its own tree and commit, or received with the blocks it synced).
+        for h in self.honest:
+            store = self.nodes[h].store
+            for entry in queries.epochs(store)[1:]:
+                if store.epoch_end_at(entry.start_height) is None:
+                    raise SafetyError(f"r{h} has no proof of the end of epoch {entry.epoch - 1}")
         return True
 
 
