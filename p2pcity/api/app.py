@@ -21,6 +21,7 @@ from p2pcity.api import models, proofs, views
 from p2pcity.api.events import add_event_routes
 from p2pcity.api.handle import NodeHandle
 from p2pcity.api.lists import add_list_routes
+from p2pcity.api.params import AccountPath, account_of
 from p2pcity.chain import queries
 from p2pcity.chain.entries import DistrictEntry
 from p2pcity.chain.executor import account_nonce
@@ -123,10 +124,10 @@ def create_app(node: NodeHandle) -> FastAPI:
         return views.block_view(block, node.qc_for(height))
 
     @app.get("/accounts/{account}", summary="An account's nonces", response_model=models.Account)
-    async def account(account: HexHash, proof: WithProof = False) -> Any:
-        key = bytes.fromhex(account)
+    async def account(account: AccountPath, proof: WithProof = False) -> Any:
+        key = account_of(account)
         view = {
-            "account": account,
+            "account": key.hex(),
             "nonce": account_nonce(node.committed_state(), key),
             "next_nonce": node.next_nonce(key),
         }
@@ -275,14 +276,14 @@ def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
         return view
 
     @app.get("/districts/{account}", summary="One district", response_model=models.District)
-    async def district(account: HexHash, proof: WithProof = False) -> Any:
-        key = district_key(bytes.fromhex(account))
+    async def district(account: AccountPath, proof: WithProof = False) -> Any:
+        key = district_key(account_of(account))
         raw = node.committed_state().state_get(key)
         view = None if raw is None else views.district_view(decode(DistrictEntry, raw))
         if proof:
             return proofs.envelope(node, [key], view)
         if view is None:
-            raise HTTPException(404, f"no district {account}")
+            raise HTTPException(404, f"no district {account_of(account).hex()}")
         return view
 
     @app.get("/datasets/{dataset_id}", summary="A dataset's public metadata", response_model=models.Dataset)
@@ -304,4 +305,3 @@ def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
         if entry is None:
             raise HTTPException(404, f"no grant {grant_id}")
         return views.grant_view(entry)
-

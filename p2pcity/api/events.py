@@ -23,6 +23,7 @@ from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
 from p2pcity.api.handle import NodeHandle
+from p2pcity.api.params import AccountFilter, maybe_account
 from p2pcity.api.stream import TOPICS, Cursor, CursorError, Event, Filter, block_events
 
 POLL = 0.2
@@ -43,7 +44,7 @@ def add_event_routes(app: FastAPI, node: NodeHandle) -> None:
     )
     async def events(
         topic: Annotated[str, Query(pattern="^(" + "|".join(TOPICS) + ")$")] = "blocks",
-        account: HexFilter = None,
+        account: AccountFilter = None,
         namespace: Annotated[str | None, Query(max_length=128, pattern=r"^[^/]+$")] = None,
         name: Annotated[str | None, Query(max_length=256)] = None,
         dataset: HexFilter = None,
@@ -57,7 +58,7 @@ def add_event_routes(app: FastAPI, node: NodeHandle) -> None:
             raise HTTPException(400, str(exc)) from exc
         want = Filter(
             topic,
-            account=bytes.fromhex(account) if account else None,
+            account=maybe_account(account, "account"),
             namespace=namespace,
             name=name,
             dataset=bytes.fromhex(dataset) if dataset else None,

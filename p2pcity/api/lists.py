@@ -15,11 +15,11 @@ from fastapi import FastAPI, HTTPException, Path, Query
 
 from p2pcity.api import models, views
 from p2pcity.api.handle import NodeHandle
+from p2pcity.api.params import AccountFilter, AccountPath, account_of, maybe_account
 from p2pcity.chain import queries
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
-HexId = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$", description="32 bytes, hex")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="entries per page")]
 HexFilter = Annotated[str | None, Query(pattern=r"^[0-9a-fA-F]{64}$", description="32 bytes, hex")]
 KeyCursor = Annotated[
@@ -74,7 +74,7 @@ def add_list_routes(app: FastAPI, node: NodeHandle) -> None:
         response_model=models.Page[models.AccountTx],
     )
     async def account_txs(
-        account: HexId, limit: Limit = DEFAULT_LIMIT, after: TxCursor = None
+        account: AccountPath, limit: Limit = DEFAULT_LIMIT, after: TxCursor = None
     ) -> dict[str, Any]:
         start = None
         if after is not None:
@@ -83,7 +83,7 @@ def add_list_routes(app: FastAPI, node: NodeHandle) -> None:
         state = node.committed_state()
         items: list[dict[str, Any]] = []
         last: tuple[int, int] | None = None
-        for height, index, tx_hash in node.account_txs(bytes.fromhex(account), start):
+        for height, index, tx_hash in node.account_txs(account_of(account), start):
             if len(items) == limit:
                 break
             block = node.block_at(height)
@@ -126,9 +126,9 @@ def add_list_routes(app: FastAPI, node: NodeHandle) -> None:
         "/datasets", summary="Datasets, of one owner when given", response_model=models.Page[models.Dataset]
     )
     async def datasets(
-        owner: HexFilter = None, limit: Limit = DEFAULT_LIMIT, after: KeyCursor = None
+        owner: AccountFilter = None, limit: Limit = DEFAULT_LIMIT, after: KeyCursor = None
     ) -> dict[str, Any]:
-        who = None if owner is None else bytes.fromhex(owner)
+        who = maybe_account(owner, "owner")
         found = queries.datasets(node.committed_state(), who, _key(after), limit)
         return {"items": [views.dataset_view(d) for d in found.items], "next": _next(found.next)}
 
@@ -138,14 +138,14 @@ def add_list_routes(app: FastAPI, node: NodeHandle) -> None:
         response_model=models.Page[models.Grant],
     )
     async def grants(
-        grantee: HexFilter = None,
+        grantee: AccountFilter = None,
         dataset: HexFilter = None,
         limit: Limit = DEFAULT_LIMIT,
         after: KeyCursor = None,
     ) -> dict[str, Any]:
         found = queries.grants(
             node.committed_state(),
-            None if grantee is None else bytes.fromhex(grantee),
+            maybe_account(grantee, "grantee"),
             None if dataset is None else bytes.fromhex(dataset),
             _key(after),
             limit,

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from p2pcity.cli.options import NODE
+from p2pcity.cli.options import NODE, account_hex
 
 TOPICS = ("blocks", "txs", "records", "dataset")
 
@@ -37,7 +37,9 @@ def event_line(event: dict[str, Any]) -> str:
 
 @click.command()
 @click.option("--topic", type=click.Choice(TOPICS), default="blocks", show_default=True)
-@click.option("--account", help="txs: only this sender (hex account).")
+@click.option(
+    "--account", callback=account_hex, help="txs: only this sender (64 hex digits, or its p2pc1… identity)."
+)
 @click.option("--namespace", help="records: only this namespace.")
 @click.option("--name", help="records: only this record.")
 @click.option("--dataset", help="dataset: the dataset id (hex).")

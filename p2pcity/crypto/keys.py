@@ -10,9 +10,9 @@ is all a district or a citizen needs; its public form is one string:
 
 from __future__ import annotations
 
-import base64
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +22,18 @@ import coincurve
 import nacl.bindings
 from nacl.exceptions import BadSignatureError
 
-from p2pcity.crypto.hashing import sha256
+from p2pcity.crypto.accounts import (
+    PRE_KEY_SIZE,
+    AccountError,
+    decode_identity,
+    format_identity,
+)
 
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
-PRE_PUBLIC_KEY_SIZE = 33
-IDENTITY_PREFIX = "p2pc1"
+PRE_PUBLIC_KEY_SIZE = PRE_KEY_SIZE
 _IDENTITY_FILE_KIND = "p2pcity-identity"
 _IDENTITY_FILE_VERSION = 1
-_CHECKSUM_SIZE = 4
 
 
 class IdentityError(ValueError):
@@ -91,32 +94,25 @@ class PublicIdentity:
     pre_key: bytes  # secp256k1 compressed public key, 33 bytes
 
     def __str__(self) -> str:
-        body = self.signing_key + self.pre_key
-        raw = body + sha256(b"p2pcity-identity" + body)[:_CHECKSUM_SIZE]
-        return IDENTITY_PREFIX + base64.b32encode(raw).decode().rstrip("=").lower()
+        return format_identity(self.signing_key, self.pre_key)
 
     @classmethod
     def parse(cls, text: str) -> PublicIdentity:
         text = text.strip()
-        if not text.startswith(IDENTITY_PREFIX):
-            raise IdentityError(f"a public identity starts with {IDENTITY_PREFIX!r}")
-        b32 = text[len(IDENTITY_PREFIX) :].upper()
+        if re.fullmatch(r"[0-9a-fA-F]{64}", text):
+            raise IdentityError(
+                "that is an account (hex); this needs the public identity p2pc1…, which also holds the "
+                "key proxies re-encrypt to: ask its holder for 'p2pcity keys show'"
+            )
         try:
-            raw = base64.b32decode(b32 + "=" * (-len(b32) % 8))
-        except ValueError as exc:
-            raise IdentityError("public identity is not valid base32") from exc
-        expected = PUBLIC_KEY_SIZE + PRE_PUBLIC_KEY_SIZE + _CHECKSUM_SIZE
-        if len(raw) != expected:
-            raise IdentityError("public identity has the wrong length")
-        body, checksum = raw[:-_CHECKSUM_SIZE], raw[-_CHECKSUM_SIZE:]
-        if sha256(b"p2pcity-identity" + body)[:_CHECKSUM_SIZE] != checksum:
-            raise IdentityError("public identity checksum mismatch (typo?)")
-        pre_key = body[PUBLIC_KEY_SIZE:]
+            signing_key, pre_key = decode_identity(text)
+        except AccountError as exc:
+            raise IdentityError(str(exc)) from exc
         try:
             coincurve.PublicKey(pre_key)
         except Exception as exc:
             raise IdentityError("public identity holds an invalid secp256k1 key") from exc
-        return cls(body[:PUBLIC_KEY_SIZE], pre_key)
+        return cls(signing_key, pre_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ HOSTILE = {
 @dataclass(frozen=True)
 class Chain:
     url: str
+    home: Path
     dataset: str
     grant: str
     owner: str
@@ -68,7 +69,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
         dataset = sharing.put_data(node, owner, plain, HOSTILE["title"], tags=(HOSTILE["tag"], "tax"))
         grantee = Identity.generate().public
         granted = sharing.grant(node, owner, dataset.id, grantee, purpose=HOSTILE["purpose"], max_uses=3)
-    yield Chain(url, dataset.id.hex(), granted.id.hex(), owner.signer.public_key.hex())
+    yield Chain(url, root / "home", dataset.id.hex(), granted.id.hex(), owner.signer.public_key.hex())
     for _ in nodes:  # stops the node
         pass
 
