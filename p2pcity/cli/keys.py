@@ -17,8 +17,8 @@ import click
 
 from p2pcity.cli.errors import UserError
 from p2pcity.config import NodeConfig
+from p2pcity.crypto.accounts import format_account
 from p2pcity.crypto.keys import Identity
-from p2pcity.net.identity import encode_private_key, key_file_is_spec_form, load_key, peer_id_from_key_file
 from p2pcity.net.swarm_key import decode_swarm_key, encode_swarm_key
 
 HOME = click.option(
@@ -45,7 +45,11 @@ def keys() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the bare identity.")
 def keys_new(out: Path, force: bool, as_json: bool) -> None:
-    """Create a new identity and print its public form (share that, never the file)."""
+    """Create a new identity and print its public form (share that, never the file).
+
+    stdout: the public identity (p2pc1…), what a grant's --to needs; stderr:
+    its account (64 hex digits), as records, lists and the console show it.
+    """
     identity = Identity.generate()
     identity.save(out, overwrite=force)
     _print_public(identity, out, as_json)
@@ -73,7 +77,10 @@ def _print_public(identity: Identity, path: Path, as_json: bool) -> None:
             )
         )
     else:
+        # stdout stays the bare identity (scripts pass it to --to); the account, as records, lists
+        # and the console show this holder, goes beside it on stderr.
         click.echo(str(public))
+        click.echo(f"account {format_account(public.signing_key)}", err=True)
 
 
 @keys.command("swarm-key")
@@ -120,6 +127,14 @@ def keys_swarm_key(home: Path, out: Path | None, import_file: Path | None) -> No
 )
 def keys_libp2p(home: Path, export_file: Path | None) -> None:
     """Print the node's peer id and key-file form; optionally export the key for go/js libp2p."""
+    # Lazy: only this command needs libp2p's key code (its import costs ~1.5 s of CPU).
+    from p2pcity.net.identity import (  # noqa: PLC0415
+        encode_private_key,
+        key_file_is_spec_form,
+        load_key,
+        peer_id_from_key_file,
+    )
+
     config = NodeConfig.load(home)
     path = config.p2p_key_file
     form = "spec (64-byte Ed25519)" if key_file_is_spec_form(path) else "py-libp2p 32-byte seed"

@@ -12,6 +12,7 @@ from p2pcity.chain.genesis import Genesis, GenesisError
 from p2pcity.cli.errors import UserError
 from p2pcity.cli.startup import check_ports, startup_problem
 from p2pcity.config import NodeConfig, P2PSettings
+from p2pcity.crypto.accounts import format_account, short_account
 from p2pcity.home import DistrictCard, init_home, new_genesis
 
 HOME = click.option(
@@ -141,36 +142,60 @@ def genesis() -> None:
     "--district",
     "cards",
     multiple=True,
-    required=True,
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="A district card (the JSON printed by 'p2pcity init'); repeat per district.",
 )
+@click.option(
+    "--home",
+    "homes",
+    multiple=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="A node home on this machine: its card is read from it and the genesis written into it; repeatable.",
+)
 @click.option("--bootstrap", multiple=True, help="Multiaddr of a bootstrap node; repeatable.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
-def genesis_new(chain_id: str, cards: tuple[Path, ...], bootstrap: tuple[str, ...], out: Path) -> None:
-    """Write a genesis file from district cards."""
-    loaded = []
-    for path in cards:
-        try:
-            raw = json.loads(path.read_text())
-            loaded.append(
-                DistrictCard(
-                    name=raw["name"],
-                    account=raw["account"],
-                    pre_key=raw["pre_key"],
-                    peer_id=raw["peer_id"],
-                    role=raw.get("role", "validator"),
-                    addrs=tuple(raw.get("addrs", ())),
-                )
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"{path} is not a district card: {exc}") from exc
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the genesis.")
+def genesis_new(
+    chain_id: str,
+    cards: tuple[Path, ...],
+    homes: tuple[Path, ...],
+    bootstrap: tuple[str, ...],
+    out: Path | None,
+) -> None:
+    """Write a genesis file from district cards (--district) or the node homes that made them (--home)."""
+    if not cards and not homes:
+        raise UserError("name the districts: --district CARD or --home DIR, once per district")
+    if out is None and not homes:
+        raise UserError("--out is required (or give --home: the genesis is then written into each home)")
+    for home in homes:
+        if (home / "genesis.json").exists():
+            raise UserError(f"{home} already has a genesis.json: a home belongs to one chain")
+    loaded = [_card(path) for path in (*cards, *(home / "district.json" for home in homes))]
     try:
         doc = new_genesis(chain_id, loaded, bootstrap)
     except (ValueError, GenesisError) as exc:
         raise UserError(str(exc)) from exc
-    doc.save(out)
-    click.echo(f"genesis {doc.block().id.hex()} for chain {chain_id!r}: {len(loaded)} districts -> {out}")
+    targets = ([out] if out else []) + [home / "genesis.json" for home in homes]
+    for target in targets:
+        doc.save(target)
+    where = ", ".join(str(t) for t in targets)
+    click.echo(f"genesis {doc.block().id.hex()} for chain {chain_id!r}: {len(loaded)} districts -> {where}")
+
+
+def _card(path: Path) -> DistrictCard:
+    try:
+        raw = json.loads(path.read_text())
+        return DistrictCard(
+            name=raw["name"],
+            account=raw["account"],
+            pre_key=raw["pre_key"],
+            peer_id=raw["peer_id"],
+            role=raw.get("role", "validator"),
+            addrs=tuple(raw.get("addrs", ())),
+        )
+    except FileNotFoundError as exc:
+        raise UserError(f"{path} is missing: is {path.parent} a home made by 'p2pcity init'?") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path} is not a district card: {exc}") from exc
 
 
 @genesis.command("show")
@@ -184,4 +209,5 @@ def genesis_show(file: Path) -> None:
     doc = Genesis.load(file)
     click.echo(f"chain {doc.chain_id}  genesis {doc.block().id.hex()}")
     for d in doc.districts:
-        click.echo(f"  {d.role:9} {d.name:16} account {d.account.hex()[:16]}  peer {d.peer_id}")
+        account = short_account(format_account(d.account))
+        click.echo(f"  {d.role:9} {d.name:16} account {account}  peer {d.peer_id}")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import urllib.parse
 from pathlib import Path
 
 import click
 
 from p2pcity.cli.errors import UserError
 from p2pcity.cli.options import KEY, NO_WAIT, NODE
-from p2pcity.client import Client, ClientError
-from p2pcity.crypto.keys import Identity
+from p2pcity.cli.reads import get_json
 
 
 @click.group("record")
@@ -43,6 +43,10 @@ def put(
         if not sep or not k:
             raise UserError(f"--meta takes KEY=VALUE, got {item!r}")
         metadata[k] = v
+    # Lazy: 'record get' only reads, and must not pay for httpx and libsodium (see cli/reads.py).
+    from p2pcity.client import Client, ClientError  # noqa: PLC0415
+    from p2pcity.crypto.keys import Identity  # noqa: PLC0415
+
     identity = Identity.load(key_file)
     data = file.read_bytes()
     media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
@@ -85,11 +89,8 @@ def get(
     if check:
         _get_verified(name, node_url, version, genesis_file, as_json)
         return
-    with Client(node_url) as node:
-        try:
-            entry = node.record(name, version)
-        except ClientError as exc:
-            raise UserError(str(exc)) from exc
+    path = "/records/" + urllib.parse.quote(name, safe="/")
+    entry = get_json(node_url, path, {"version": version} if version else None)
     _show(entry, as_json)
 
 

@@ -44,44 +44,58 @@ def test_watch_with_a_bad_cursor_or_no_node_is_one_line(p2pcity: CliRun, node_ur
     assert gone.returncode == 1 and gone.stderr.startswith("error: ") and gone.stderr.count("\n") == 1
 
 
-# What each command may import: none of these needs the network stack.
+# What each command may import: none of these needs the network stack, and those that only read
+# or print need no httpx either (cli/reads.py GETs with the standard library). What each one
+# costs in CPU is measured by bench/bench_startup.py.
 NO_LIBP2P = [
     ["--version"],
     ["--help"],
     ["watch", "--help"],
     ["record", "get", "--help"],
+    ["record", "get", "land/lot-7", "--node", "http://127.0.0.1:9"],  # runs until it cannot connect
+    ["keys", "new", "--out", "probe.key"],
     ["testnet", "status", "--help"],
     ["genesis", "show", "--help"],
 ]
+NO_HTTPX = {
+    "--version",
+    "--help",
+    "record get land/lot-7 --node http://127.0.0.1:9",
+    "keys new --out probe.key",
+}
+PROBE = (
+    "import runpy, sys\n"
+    "sys.argv = ['p2pcity', *{argv!r}]\n"
+    "try:\n    runpy.run_module('p2pcity', run_name='__main__')\n"
+    "except SystemExit:\n    pass\n"
+    "{then}"
+    "loaded = lambda name: any(m == name or m.startswith(name + '.') for m in sys.modules)\n"
+    "print(' '.join(name for name in ('libp2p', 'httpx') if loaded(name)) or 'CLEAN')\n"
+)
+
+
+def _probe(argv: list[str], cwd: Path, then: str = "") -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv, then=then)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+    assert result.stdout.strip(), result.stderr[-2000:]
+    return result.stdout.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("argv", NO_LIBP2P, ids=" ".join)
 def test_commands_that_need_no_network_do_not_import_libp2p(argv: list[str], tmp_path: Path) -> None:
-    probe = (
-        "import runpy, sys\n"
-        f"sys.argv = ['p2pcity', *{argv!r}]\n"
-        "try:\n    runpy.run_module('p2pcity', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
-        "print('LIBP2P' if any(m == 'libp2p' or m.startswith('libp2p.') for m in sys.modules) else 'CLEAN')\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False
-    )
-    assert result.stdout.strip().splitlines()[-1] == "CLEAN", result.stderr[-2000:]
+    loaded = _probe(argv, tmp_path).split()
+    assert "libp2p" not in loaded
+    if " ".join(argv) in NO_HTTPX:
+        assert "httpx" not in loaded
 
 
-def test_the_probe_sees_libp2p_when_a_command_does_import_it(tmp_path: Path) -> None:
-    # Control: the same probe, after a command whose code loads the network stack.
-    argv = ["--version"]
-    probe = (
-        "import runpy, sys\n"
-        f"sys.argv = ['p2pcity', *{argv!r}]\n"
-        "try:\n    runpy.run_module('p2pcity', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
-        "import p2pcity.node.service\n"
-        "print('LIBP2P' if 'libp2p' in sys.modules else 'CLEAN')\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False
-    )
-    assert result.stdout.strip().splitlines()[-1] == "LIBP2P", result.stderr[-2000:]
+def test_the_probe_sees_libp2p_and_httpx_when_a_command_does_import_them(tmp_path: Path) -> None:
+    # Control: the same probe, after code that loads the network stack and the HTTP client.
+    then = "import p2pcity.node.service, p2pcity.client\n"
+    assert _probe(["--version"], tmp_path, then).split() == ["libp2p", "httpx"]
