@@ -91,8 +91,9 @@ class BootProcess:
     def output(self) -> str:
         return self.log.read_text()
 
-    async def wait_for_line(self, text: str, timeout: float = 15.0, after: int = 0) -> None:
+    async def wait_for_line(self, text: str, timeout: float = 60.0, after: int = 0) -> None:
         """Wait until ``text`` is in the log (past its first ``after`` characters)."""
+        # Start-up imports py-libp2p: about 2 s of CPU, but 20 s of wall time at load 25.
         deadline = time.monotonic() + timeout
         while text not in self.output()[after:]:
             assert self.proc.poll() is None, f"bootstrap exited early:\n{self.output()}"
