@@ -51,7 +51,7 @@ def test_the_api_takes_either_form_and_answers_in_hex(chain: Chain) -> None:
     for path, params in (
         ("/accounts/alice", {}),
         (f"/accounts/{chain.owner[:-2]}/txs", {}),
-        ("/datasets", {"owner": identity[:-1] + ("a" if identity[-1] != "a" else "b")}),
+        ("/datasets", {"owner": identity[:30] + ("a" if identity[30] != "a" else "b") + identity[31:]}),
         ("/grants", {"grantee": "<script>"}),
     ):
         refused = httpx.get(chain.url + path, params=params, timeout=10)
