@@ -139,16 +139,6 @@ class NodeSimulation(Simulation):
         finally:
             self._tmp.cleanup()
 
-    def _dispatch(self, replica: Any, kind: int, payload: Any) -> None:
-        if isinstance(payload, ChangeTick):
-            self._change_tick()  # the client's, not a replica's: it runs whoever is down
-            return
-        if isinstance(payload, SyncTick) and not replica.alive:
-            # A crashed node's syncer starts again with the process (the tick chain must not die).
-            self._push(self.now + SYNC_INTERVAL_MS, _DELIVER, replica.index, payload)
-            return
-        super()._dispatch(replica, kind, payload)
-
     # --- one replica's shell -----------------------------------------------------
 
     def _handle(self, replica: Any, event: Any) -> None:
@@ -242,6 +232,9 @@ class NodeSimulation(Simulation):
     # --- crash and restart ------------------------------------------------------------
 
     def _dispatch(self, replica: Any, kind: int, payload: Any) -> None:
+        if isinstance(payload, ChangeTick):
+            self._change_tick()  # the client's, not a replica's: it runs whoever is down
+            return
         if kind == _DELIVER and isinstance(payload, SyncTick) and not replica.alive:
             # The syncer's clock outlives a crash: a tick that fell while the replica was down
             # used to end its sync schedule for good (crash n=4 seed 0 then fell behind forever,
