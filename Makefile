@@ -13,7 +13,7 @@ demo: $(PY)
 	$(VENV)/bin/p2pcity demo
 
 test: $(PY)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 lint: $(PY)
 	$(VENV)/bin/ruff check p2pcity bootstrap tests bench
