@@ -72,6 +72,9 @@ class Reconnector:
         self._self = host.get_id().to_base58()
         self._backoff: dict[str, _Backoff] = {}
         self._dialing: set[str] = set()
+        # Failed rounds in a row per peer; the operator is told at the second (a peer that is
+        # simply starting up a moment after us fails one round), once until it connects.
+        self._failed_rounds: dict[str, int] = {}
         self._wake = trio.Event()
         self._limiter = trio.CapacityLimiter(_MAX_CONCURRENT_DIALS)
 
@@ -87,17 +90,41 @@ class Reconnector:
         """Try each known address of ``peer`` once, each bounded by dial_timeout."""
         if peer in self.connected():
             return True
+        failures: list[str] = []
         for addr in self._book.get(peer):
             try:
                 with trio.fail_after(self._config.dial_timeout):
                     await dial(self._host, peer, addr)
                 log.info("connected to %s at %s", peer, addr)
+                self._failed_rounds.pop(peer, None)
                 return True
             except trio.TooSlowError:
-                log.debug("dial %s at %s: timed out (wrong PSK?)", peer, addr)
+                failures.append(f"{addr}: no handshake within {self._config.dial_timeout:g} s")
             except (BaseLibp2pError, OSError, ValueError) as exc:
-                log.debug("dial %s at %s: %s", peer, addr, exc)
+                failures.append(f"{addr}: {exc or type(exc).__name__}")
+        if failures:
+            self._tell_operator(peer, failures)
         return False
+
+    def _tell_operator(self, peer: str, failures: list[str]) -> None:
+        """Say once, at the second failed round in a row, why a genesis peer cannot be reached.
+
+        A wrong private-network key and a district the peer has not admitted both look,
+        from here, like a handshake that never completes: without this line an operator
+        saw 0 peers and no log for a minute.
+        """
+        for failure in failures:
+            log.debug("dial %s at %s", peer, failure)
+        rounds = self._failed_rounds[peer] = self._failed_rounds.get(peer, 0) + 1
+        if rounds != 2:
+            return
+        log.warning(
+            "cannot connect to %s (%s); if this lasts, check that both use the same private "
+            "network key (PSK) and that each admits the other (genesis or district.change); "
+            "retrying with back-off",
+            peer,
+            "; ".join(failures),
+        )
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:

@@ -63,7 +63,9 @@ async def test_removed_peer_is_disconnected_and_refused(nursery: trio.Nursery, k
     assert await b.request(a.peer_id, "echo", b"3") == b"3"
 
 
-async def test_wrong_psk_fails_fast(nursery: trio.Nursery, keys: Keys) -> None:
+async def test_wrong_psk_fails_fast_and_says_so(
+    nursery: trio.Nursery, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
     keys.make(2)
     a = await start(nursery, keys.config(0, dial_timeout=1.5))
     b = await start(nursery, keys.config(1, dial_timeout=1.5, psk="a5" * 32))
@@ -75,3 +77,14 @@ async def test_wrong_psk_fails_fast(nursery: trio.Nursery, keys: Keys) -> None:
     assert elapsed < 2.5  # unbounded, py-libp2p 0.8.1 takes ~40 s
     assert a.peer_id not in b.connected_peers()
     assert b.peer_id not in a.connected_peers()
+
+    # The operator is told at the second failed round in a row, once, with what to check.
+    def told() -> list[str]:
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        return [m for m in warnings if a.peer_id in m]
+
+    await wait_for(lambda: len(told()) == 1, timeout=10, what="the warning")  # the reconnector retries
+    assert "private network key (PSK)" in told()[0], told()
+    for _ in range(2):
+        assert not await b.connect(a.peer_id)
+    assert len(told()) == 1, told()
