@@ -1,7 +1,8 @@
 """Request parameters that name an account: either form in (``p2pcity.crypto.accounts``), hex out.
 
 A path or query value that is neither 64 hex digits nor a valid ``p2pc1…``
-public identity is a 400 with the one line ``parse_account`` gives.
+public identity is a 422, like every parameter that fails validation, with the one
+line ``parse_account`` gives.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def account_of(text: str, what: str = "account") -> bytes:
     try:
         return parse_account(text)
     except AccountError as exc:
-        raise HTTPException(400, f"{what}: {exc}") from exc
+        raise HTTPException(422, f"{what}: {exc}") from exc
 
 
 def maybe_account(text: str | None, what: str) -> bytes | None:

@@ -77,7 +77,8 @@ def test_seeded_runs_are_safe_and_live(kind: str, n: int) -> None:
     if kind == "forge":  # forged copies reached honest cores and were refused
         assert dropped["invalid vote"] > 0 and dropped["invalid timeout"] > 0
     if kind == "replay":  # replays of past views, and votes re-signed for another epoch
-        assert dropped["stale vote"] > 0 and dropped["invalid vote"] > 0
+        # a message of another epoch is refused before its signature is looked at (issue 11)
+        assert dropped["stale vote"] > 0 and dropped["future epoch"] + dropped["past epoch"] > 0, dropped
     if kind == "timewarp":
         assert dropped["block time in the future"] > 0 and dropped["block time in the past"] > 0
     if kind == "weak_qc":

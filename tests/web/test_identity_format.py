@@ -3,7 +3,8 @@
 A holder's ``p2pcity keys show`` prints the public identity (p2pc1…) and the
 account; the node's lists, the CLI's record output and the console show that
 same account; each input that names an account takes the p2pc1 identity too,
-and garbage is one clear line (CLI) or a 400 saying what to give (API).
+and garbage is one clear line (CLI) or a 422 saying what to give (API, as for
+every parameter that fails validation).
 """
 
 from __future__ import annotations
@@ -55,10 +56,10 @@ def test_the_api_takes_either_form_and_answers_in_hex(chain: Chain) -> None:
         ("/grants", {"grantee": "<script>"}),
     ):
         refused = httpx.get(chain.url + path, params=params, timeout=10)
-        assert refused.status_code == 400, (path, refused.text)
+        assert refused.status_code == 422, (path, refused.text)
         assert "64 hex digits or a public identity p2pc1" in refused.json()["error"]
     with httpx.stream("GET", f"{chain.url}/events", params={"account": "nope"}, timeout=10) as stream:
-        assert stream.status_code == 400
+        assert stream.status_code == 422
 
 
 def test_watch_takes_either_form_and_refuses_garbage_in_one_line(chain: Chain) -> None:
