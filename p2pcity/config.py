@@ -231,13 +231,13 @@ class NodeConfig:
             raise ConfigError("log.max_bytes must be at least 65536 and log.backups between 1 and 100")
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` with mode 0600, atomically (a new file, renamed over the old)."""
+def write_private(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` atomically, 0600 from its first byte (a new file, renamed over the old)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data.encode() if isinstance(data, str) else data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from p2pcity.config import write_private
 from p2pcity.crypto.hashing import tagged_hash
 from p2pcity.crypto.keys import Identity
 from p2pcity.sharing.datakey import SharingError
@@ -95,18 +96,6 @@ def file_digest(path: Path) -> bytes:
 def _private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path, 0o700)  # mkdir's mode is cut by the umask, and an older directory may be wider
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically, 0600 from its first byte."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def create_private(path: Path) -> int:
