@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
 
 from p2pcity.changes import ChangeFile
+from p2pcity.client_async import AsyncClient
+from p2pcity.client_http import DEFAULT_TIMEOUT, ClientError, auth_headers, node_answer
 from p2pcity.client_stream import MAX_RECONNECTS, backoff, event_params, parse_sse, stream_timeout
 from p2pcity.crypto.keys import Identity
 from p2pcity.types.tx import DistrictChange, RecordPut, Transaction
 
-DEFAULT_TIMEOUT = 10.0
 # Attempts of one request when the connection fails (refused, reset, timed out) or the node
 # answers 503 (catching up); a submission is safe to repeat, the node dedups by hash.
 ATTEMPTS = 4
@@ -34,31 +34,7 @@ ATTEMPTS = 4
 SYNC_WAIT = 30.0
 T = TypeVar("T")
 
-
-def auth_headers(token: str | None) -> dict[str, str]:
-    """The bearer token a node with ``api.token`` wants on state-changing routes
-    (``token`` None: the ``P2PCITY_API_TOKEN`` environment variable, if set)."""
-    token = os.environ.get("P2PCITY_API_TOKEN", "") if token is None else token
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-class ClientError(Exception):
-    """The node refused a request, or could not be reached."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _result(response: httpx.Response) -> Any:
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = None
-    if response.status_code >= 400:
-        message = body.get("error") if isinstance(body, dict) else None
-        raise ClientError(message or f"HTTP {response.status_code}", response.status_code)
-    return body
+__all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client", "ClientError", "auth_headers"]
 
 
 def _record_tx(
@@ -119,7 +95,7 @@ class Client:
             try:
                 response = request()
                 if response.status_code != 503 or attempt == ATTEMPTS:
-                    return _result(response)
+                    return node_answer(response)
             except httpx.TransportError as exc:
                 if attempt == ATTEMPTS:
                     raise ClientError(f"cannot reach node at {self.url}: {exc}") from exc
@@ -157,7 +133,9 @@ class Client:
             target = change_file.changes[-1].set_version + 1
             _poll(
                 lambda: True if int(self.validators()["version"]) >= target else None,
-                timeout, 0.2, f"epoch {target}",
+                timeout,
+                0.2,
+                f"epoch {target}",
             )
         return done
 
@@ -204,7 +182,7 @@ class Client:
                 ) as response:
                     if response.status_code >= 400:
                         response.read()
-                        _result(response)
+                        node_answer(response)
                     for event in parse_sse(response.iter_lines()):
                         cursor, failures = event["cursor"], 0
                         yield event
@@ -264,7 +242,7 @@ class Client:
             raise ClientError(f"{exc}; transaction {tx_hash[:16]} is {where} on {self.url}") from exc
 
     def _where(self, tx_hash: str) -> str:
-        """"committed", "pending" or "unknown" (also when the node cannot be asked)."""
+        """ "committed", "pending" or "unknown" (also when the node cannot be asked)."""
         try:
             return str(self.tx(tx_hash)["status"])
         except ClientError:
@@ -307,115 +285,6 @@ class Client:
             ),
             wait,
         )
-
-
-class AsyncClient:
-    """The same API as :class:`Client`, as coroutines (works under trio and asyncio)."""
-
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT, token: str | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.headers = auth_headers(token)
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout, headers=self.headers)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-
-    async def get(self, path: str, **params: Any) -> Any:
-        try:
-            return _result(await self._http.get(path, params=params or None))
-        except httpx.HTTPError as exc:
-            raise ClientError(f"cannot reach node at {self.url}: {exc}") from exc
-
-    async def post(self, path: str, body: dict[str, Any]) -> Any:
-        try:
-            return _result(await self._http.post(path, json=body))
-        except httpx.HTTPError as exc:
-            raise ClientError(f"cannot reach node at {self.url}: {exc}") from exc
-
-    async def status(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self.get("/status")
-        return result
-
-    async def block(self, height: int) -> dict[str, Any]:
-        result: dict[str, Any] = await self.get(f"/blocks/{height}")
-        return result
-
-    async def tx(self, tx_hash: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self.get(f"/txs/{tx_hash}")
-        return result
-
-    async def next_nonce(self, account: bytes) -> int:
-        return int((await self.get(f"/accounts/{account.hex()}"))["next_nonce"])
-
-    async def submit(self, tx: Transaction) -> str:
-        return str((await self.post("/txs", {"tx": tx.encoded.hex()}))["hash"])
-
-    async def wait_for_tx(self, tx_hash: str, timeout: float = 30.0, poll: float = 0.1) -> dict[str, Any]:
-        import anyio  # noqa: PLC0415 - lazy: only async callers pay for it
-
-        with anyio.move_on_after(timeout):
-            while True:
-                try:
-                    tx = await self.tx(tx_hash)
-                    if tx["status"] == "committed":
-                        return tx
-                except ClientError as exc:
-                    if exc.status != 404:
-                        raise
-                await anyio.sleep(poll)
-        raise ClientError(f"transaction {tx_hash[:16]} not committed within {timeout:.0f} s")
-
-    async def events(
-        self,
-        topic: str = "blocks",
-        *,
-        after: str | None = None,
-        retries: int = MAX_RECONNECTS,
-        **filters: str | None,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """:meth:`Client.events` as an async iterator."""
-        cursor, failures = after, 0
-        while True:
-            try:
-                async with self._http.stream(
-                    "GET", "/events", params=event_params(topic, cursor, filters), timeout=stream_timeout()
-                ) as response:
-                    if response.status_code >= 400:
-                        await response.aread()
-                        _result(response)
-                    lines: list[str] = []
-                    async for line in response.aiter_lines():
-                        lines.append(line)
-                        if line:
-                            continue
-                        for event in parse_sse(lines):
-                            cursor, failures = event["cursor"], 0
-                            yield event
-                        lines.clear()
-            except httpx.HTTPError as exc:
-                failures += 1
-                if failures > retries:
-                    raise ClientError(f"event stream from {self.url} lost: {exc}") from exc
-                import anyio  # noqa: PLC0415 - lazy: only async callers pay for it
-
-                await anyio.sleep(backoff(failures))
-
-    async def wait_for_height(self, height: int, timeout: float = 30.0) -> int:
-        import anyio  # noqa: PLC0415 - lazy: only async callers pay for it
-
-        with anyio.move_on_after(timeout):
-            while True:
-                h = int((await self.status())["height"])
-                if h >= height:
-                    return h
-                await anyio.sleep(0.1)
-        raise ClientError(f"height {height} not reached within {timeout:.0f} s")
 
 
 def _poll(check: Callable[[], T | None], timeout: float, interval: float, what: str) -> T:

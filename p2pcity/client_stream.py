@@ -41,5 +41,3 @@ def stream_timeout() -> httpx.Timeout:
 
 def backoff(failures: int) -> float:
     return float(min(0.2 * 2**failures, 5.0))
-
-
