@@ -15,13 +15,13 @@ type or a bad value is a :class:`ConfigError` naming it.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from p2pcity._files import write_private
 from p2pcity.net.config import PNET_SPEC, PNET_WIRES, parse_multiaddr, split_p2p_addr
 from p2pcity.net.errors import ConfigError as NetConfigError
 
@@ -229,18 +229,6 @@ class NodeConfig:
             raise ConfigError("log.console must be text or json")
         if self.log.max_bytes < 64 * 1024 or not 1 <= self.log.backups <= 100:
             raise ConfigError("log.max_bytes must be at least 65536 and log.backups between 1 and 100")
-
-
-def write_private(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` atomically, 0600 from its first byte (a new file, renamed over the old)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data.encode() if isinstance(data, str) else data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def read_toml(path: Path, missing_hint: str) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import click
 
+from p2pcity._files import write_private
 from p2pcity.cli.errors import UserError
 from p2pcity.config import NodeConfig
 from p2pcity.crypto.accounts import format_account
@@ -147,8 +147,4 @@ def keys_libp2p(home: Path, export_file: Path | None) -> None:
 def _write_secret(path: Path, data: bytes) -> None:
     if path.exists():
         raise UserError(f"{path} exists; refusing to overwrite it")
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+    write_private(path, data)

@@ -11,7 +11,6 @@ is all a district or a citizen needs; its public form is one string:
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import coincurve
 import nacl.bindings
 from nacl.exceptions import BadSignatureError
 
+from p2pcity._files import write_private
 from p2pcity.crypto.accounts import (
     PRE_KEY_SIZE,
     AccountError,
@@ -168,14 +168,7 @@ class Identity:
         if path.exists() and not overwrite:
             raise IdentityError(f"{path} already exists; refusing to overwrite a key file")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(self.to_json(), fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_private(path, json.dumps(self.to_json(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Identity:

@@ -14,7 +14,6 @@ go-libp2p (``crypto.MarshalPrivateKey``) and js-libp2p
 from __future__ import annotations
 
 import logging
-import os
 import stat
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from libp2p.crypto.ed25519 import Ed25519PrivateKey, Ed25519PublicKey, create_ne
 from libp2p.crypto.keys import KeyPair, KeyType, PrivateKey
 from libp2p.peer.id import ID
 
+from p2pcity._files import write_private
 from p2pcity.net.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -115,15 +115,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     if path.exists():
         raise ConfigError(f"key file {path} already exists; refusing to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        write_private(path, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ConfigError(f"cannot write key file {path}: {exc.strerror or exc}") from exc

@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from p2pcity.config import write_private
+from p2pcity._files import write_private
 from p2pcity.crypto.hashing import tagged_hash
 from p2pcity.crypto.keys import Identity
 from p2pcity.sharing.datakey import SharingError

@@ -125,5 +125,7 @@ async def test_a_silent_proxy_times_out_without_holding_up_the_rest(
     proxies[1] = (proxies[1][0], mute.peer_id)
     started = trio.current_time()
     got = await collect_cfrags(client, proxies, world.ask(grant, tx), 4, 1.0)
-    assert trio.current_time() - started < 3
+    # The mute proxy would answer after 30 s: well under that means the 1 s per-proxy timeout cut it
+    # off (a tighter bound failed on a loaded machine without anything being wrong).
+    assert trio.current_time() - started < 15
     assert len(got.cfrags) == 3 and [f.code for f in got.failures] == ["timeout"]
