@@ -75,6 +75,10 @@ def decode_identity(text: str) -> tuple[bytes, bytes]:
     body, checksum = raw[:-CHECKSUM_SIZE], raw[-CHECKSUM_SIZE:]
     if identity_checksum(body) != checksum:
         raise AccountError("public identity checksum mismatch (typo?)")
+    # 69 bytes fill 111 base32 digits with 3 bits to spare; b32decode ignores them, so a last digit
+    # with those bits set would be a second spelling of the same identity. One identity, one string.
+    if base64.b32encode(raw).decode().rstrip("=") != b32:
+        raise AccountError("public identity is not in its canonical form (its last character was changed?)")
     return body[:ACCOUNT_SIZE], body[ACCOUNT_SIZE:]
 
 

@@ -69,6 +69,18 @@ def test_a_typo_in_an_identity_is_caught_by_its_checksum() -> None:
         PublicIdentity.parse(typo)
 
 
+def test_an_identity_has_one_spelling() -> None:
+    """The last digit's 3 spare bits are ignored by base32 decoding: a second spelling is refused."""
+    text = str(Identity.generate().public)
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    last = alphabet.index(text[-1])
+    for spare in range(1, 8):  # the low 3 bits of the last 5-bit digit are padding
+        twin = text[:-1] + alphabet[(last & ~7) | spare]
+        with pytest.raises(AccountError, match="canonical form"):
+            parse_account(twin)
+    assert parse_account(text.upper()) == parse_account(text)
+
+
 def test_where_an_identity_is_needed_an_account_is_refused_saying_why() -> None:
     account = format_account(Identity.generate().public.signing_key)
     needs = r"that is an account \(hex\); this needs the public identity p2pc1"
