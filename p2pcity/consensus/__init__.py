@@ -3,8 +3,11 @@
 Owns the consensus state machine and nothing else:
 
 - ``core``: ``Core``, the one writer of round state (happy path: proposal ->
-  vote -> QC -> commit); ``view_change``: its unhappy path (timers,
-  timeouts, TCs, view synchronisation);
+  vote -> QC -> commit), with three mixins over its state:
+  ``block_intake`` (proposed and fetched blocks entering the tree),
+  ``proposer`` (the leader's half: who leads, building and signing a block)
+  and ``view_change`` (the unhappy path: timers, timeouts, TCs, view
+  synchronisation);
 - ``safety``: the vote rule and the three-chain commit rule, a few lines each;
 - the block time rule (BFT time) it applies is ``p2pcity.types.block_time``, one pure
   function the ledger (``chain``) applies too;

@@ -4,6 +4,13 @@
 blocks, reads a clock, draws randomness or touches I/O; everything it needs
 arrives in an event and everything it wants done leaves as an action, which
 the driver executes in order.
+
+This module holds the state, the dispatch, voting, certificates and commits;
+three paths live apart as mixins over that state: ``block_intake`` (blocks of
+others entering the tree), ``proposer`` (the leader's half) and
+``view_change`` (timers, timeouts, TCs). ``ViewChange`` declares Core's
+methods as stubs that raise, so it comes after ``Proposer`` in the bases; the
+newer two declare theirs for the type checker only.
 """
 
 from __future__ import annotations
@@ -14,7 +21,6 @@ from dataclasses import dataclass, replace
 
 from p2pcity.consensus.actions import (
     Action,
-    Broadcast,
     BuildProposal,
     Commit,
     PersistSafety,
@@ -23,6 +29,7 @@ from p2pcity.consensus.actions import (
 )
 from p2pcity.consensus.aggregator import VoteAggregator
 from p2pcity.consensus.app import App, SignatureCheck
+from p2pcity.consensus.block_intake import BlockIntake
 from p2pcity.consensus.block_tree import BlockTree
 from p2pcity.consensus.epochs import event_epoch
 from p2pcity.consensus.events import (
@@ -38,6 +45,7 @@ from p2pcity.consensus.events import (
 )
 from p2pcity.consensus.evidence import EvidencePool
 from p2pcity.consensus.pacemaker import Pacemaker
+from p2pcity.consensus.proposer import Proposer
 from p2pcity.consensus.reputation import DEFAULT_WINDOW, Reputation
 from p2pcity.consensus.safety import safe_to_vote, three_chain
 from p2pcity.consensus.sync import Synchronizer
@@ -53,7 +61,6 @@ from p2pcity.types.block_time import (
 )
 from p2pcity.types.consensus import (
     Evidence,
-    Proposal,
     SafetyState,
     Vote,
 )
@@ -70,7 +77,7 @@ class Config:
     reputation_window: int = DEFAULT_WINDOW  # blocks judged to bench absent leaders; 0: round-robin
 
 
-class Core(ViewChange):
+class Core(Proposer, ViewChange, BlockIntake):
     """Chained HotStuff for one validator.
 
     ``safety`` and ``root`` are what a restarted node read from its store: the
@@ -221,53 +228,11 @@ class Core(ViewChange):
             return False
         return True
 
-    def _recover(self, blocks: Iterable[Block]) -> None:
-        """Put persisted uncommitted blocks back in the tree, parents before children.
-
-        They were valid when persisted; only their place in the tree is checked (a block
-        that no longer extends the committed root is dropped)."""
-        for block in sorted(blocks, key=lambda b: (b.height, b.view)):
-            parent = self.tree.get(block.parent_id)
-            if parent is None or block.id in self.tree:
-                continue
-            if block.header.chain_id != self.chain_id or block.header.epoch != self.epoch:
-                continue
-            if BlockTree.check_child(block, parent) is None:
-                self.tree.add(block)
-
     def _on_start(self) -> None:
         # Recovered blocks may complete a three-chain the crash interrupted: commit it now.
         self._chain_rules(self.safety.high_qc)
         self._set_timer()
         self._propose_if_leader()
-
-    def _on_proposal(self, proposal: Proposal, sender: bytes | None) -> None:
-        block = proposal.block
-        if block.id in self.tree or self.sync.is_waiting(block.id):
-            self.dropped["duplicate block"] += 1
-            return
-        if not self._valid_block(block):
-            return
-        # Rule: a TC in a proposal must be valid (it is what lets us enter the block's view).
-        if proposal.tc is not None and not self.verifier.tc(proposal.tc):
-            self.dropped["invalid tc"] += 1
-            return
-        self._process_qc(block.justify)
-        if proposal.tc is not None:
-            self._process_tc(proposal.tc)
-        self._accept(block, True, sender or block.header.proposer)
-
-    def _on_fetched(self, block: Block) -> None:
-        # Rule: only blocks we asked for (by id, so their content is what a QC certified).
-        if not self.sync.is_wanted(block.id):
-            self.dropped["unsolicited block"] += 1
-            return
-        if block.id in self.tree or self.sync.is_waiting(block.id):
-            return
-        if not self._valid_block(block):
-            return
-        self._process_qc(block.justify)
-        self._accept(block, False, self.sync.hint(block.id))
 
     def _on_vote(self, vote: Vote) -> None:
         # Rule: a vote older than the previous view cannot help a QC we still need.
@@ -282,125 +247,6 @@ class Core(ViewChange):
             return
         self._report(self.evidence_pool.observe_vote(vote))
         self._add_vote(vote)
-
-    def _on_built(self, built: ProposalBuilt) -> None:
-        header, request = built.header, self._building
-        # Rule: only the proposal we asked for, while we are still in its view.
-        if request is None or header.view != request.view or request.view != self.view:
-            self.dropped["stale proposal"] += 1
-            return
-        self._building = None
-        expected = (
-            self.chain_id, self.epoch, request.height, request.parent_id, request.justify, self.me
-        )
-        got = (
-            header.chain_id, header.epoch, header.height, header.parent_id, header.justify,
-            header.proposer,
-        )
-        if got != expected:
-            self.dropped["proposal not as requested"] += 1
-            return
-        parent = self.tree.get(header.parent_id)
-        # Rule: one proposal per view, and none in a view we timed out in (survives restarts).
-        if parent is None or not self._may_sign_in(header.view):
-            self.dropped["stale proposal"] += 1
-            return
-        # Rule: we never sign a block others must refuse for its time (its clock part is the
-        # application's reading, so only the chain part is ours to check).
-        if block_time_error(header, parent.header, None) is not None:
-            self.dropped["proposal not as requested"] += 1
-            return
-        block = Block.create(self.key, header, built.txs)
-        if not block.body_matches_header():
-            self.dropped["proposal not as requested"] += 1
-            return
-        tc = self.safety.high_tc
-        if tc is None or tc.view + 1 != block.view or block.justify.view + 1 == block.view:
-            tc = None  # a TC is only needed when the justify QC is not from the previous view
-        # Proposing counts as voting in this view.
-        self.safety = replace(self.safety, last_voted_view=block.view)
-        self._report(self.evidence_pool.observe_block(block))
-        self.tree.add(block)
-        self._chain_rules(block.justify)
-        self._persist()  # durable before the block leaves
-        self._out.append(Broadcast(Proposal(block, tc)))
-        self._cast_vote(block, header.timestamp_ms)
-
-    def leader_on(self, view: int, parent: Block) -> bytes:
-        """The leader of ``view`` for a block extending ``parent`` (leader reputation)."""
-        return self.reputation.leader(view, parent, self.tree.parent)
-
-    def _propose_if_leader(self) -> None:
-        view = self.view
-        if not self._may_sign_in(view):
-            return
-        if self._building is not None and self._building.view >= view:
-            return  # already asked the application for this view's block
-        high_qc = self.safety.high_qc
-        parent = self.tree.get(high_qc.block_id)
-        if parent is None:
-            # Who leads depends on the parent: get it, then ask again (_insert calls us).
-            if high_qc.view > self.root_view:
-                self._out.extend(self.sync.fetch(high_qc.block_id, None, high_qc.view))
-            return
-        if self.leader_on(view, parent) != self.me:
-            return
-        self._building = BuildProposal(view, parent.id, high_qc, parent.height + 1)
-        self._out.append(self._building)
-
-    # --- blocks --------------------------------------------------------------
-
-    def _valid_block(self, block: Block) -> bool:
-        """The checks of a proposed or fetched block; counts and drops the invalid."""
-        reason = self.verifier.block(block)
-        if reason is not None:
-            return self._drop(reason)
-        self._report(self.evidence_pool.observe_block(block))
-        # Rule: its justify QC is valid.
-        if not self.verifier.qc(block.justify):
-            return self._drop("invalid qc")
-        return True
-
-    def _accept(self, block: Block, is_proposal: bool, hint: bytes | None) -> None:
-        root = self.tree.root
-        # Rule: a block at or below the committed height, or built on a QC older than the
-        # committed block, cannot extend the committed chain.
-        if block.height <= root.height or block.justify.view < self.root_view:
-            self.sync.discard(block.id)
-            self.dropped["stale block"] += 1
-            return
-        parent = self.tree.get(block.parent_id)
-        if parent is not None:
-            self._insert(block, parent, is_proposal)
-        elif self.sync.park(block, is_proposal):
-            self._out.extend(self.sync.fetch(block.parent_id, hint, block.justify.view))
-        else:
-            self.dropped["too many pending blocks"] += 1
-
-    def _insert(self, block: Block, parent: Block, is_proposal: bool) -> None:
-        """Insert a block and then every pending descendant it unblocks."""
-        stack = [(block, parent, is_proposal)]
-        while stack:
-            block, parent, is_proposal = stack.pop()
-            waiting = self.sync.arrived(block.id)
-            reason = BlockTree.check_child(block, parent)
-            # Rule: a proposal comes from the leader of its view on its parent. (A fetched block
-            # is certified: 2f+1 checked that already, with the history we may lack.)
-            if reason is None and is_proposal and block.header.proposer != self.leader_on(
-                block.view, parent
-            ):
-                reason = "wrong leader"
-            if reason is not None or parent.id not in self.tree:
-                self.dropped[reason or "stale block"] += 1
-                continue
-            self.tree.add(block)
-            self._chain_rules(block.justify)
-            if self.safety.high_qc.block_id == block.id:
-                self._chain_rules(self.safety.high_qc)
-            if is_proposal:
-                self._vote_if_safe(block, parent)
-            stack.extend((child, block, child_is_proposal) for child, child_is_proposal in waiting)
-        self._propose_if_leader()  # we may have been waiting for the parent of our proposal
 
     # --- voting and certificates ---------------------------------------------
 
