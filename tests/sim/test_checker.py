@@ -9,7 +9,9 @@ lock check alone is not enough to lose safety against honest leaders, and how
 breaking it together with the pacemaker is caught while the lock saves the day.
 The lock check alone (``no-lock``) is caught by the scripted hidden-commit
 attack (tests/sim/hidden_commit.py), which random schedules never found; a QC
-accepted with 2f votes (``weak-qc``) is still caught by none (see there why).
+accepted with 2f votes (``weak-qc``) by the scripted weak-quorum attack
+(tests/sim/weak_quorum.py), which they never found either. Both scripts are
+deterministic: no seed.
 ``STALLS`` are the liveness controls of view synchronisation.
 """
 
@@ -18,7 +20,15 @@ from __future__ import annotations
 import pytest
 
 from p2pcity.consensus import Core
-from tests.sim.broken import BROKEN, NoLockCore, OneChainCore, StaleLeaderCore, StaleLeaderNoLockCore
+from tests.sim import weak_quorum
+from tests.sim.broken import (
+    BROKEN,
+    NoLockCore,
+    OneChainCore,
+    StaleLeaderCore,
+    StaleLeaderNoLockCore,
+    WeakQcCore,
+)
 from tests.sim.hidden_commit import attack
 from tests.sim.replay import command
 from tests.sim.scenario import make_scenario
@@ -104,6 +114,23 @@ def test_a_hidden_commit_breaks_a_core_without_the_lock_check_and_never_ours() -
     assert conflict is not None, "no-lock: the fork was never committed"
     height, first, second = conflict
     print(f"no-lock: {first} and {second} committed different blocks at height {height}")
+
+
+def test_a_weak_quorum_breaks_a_core_that_accepts_2f_votes_and_never_ours() -> None:
+    """The scripted attack of tests/sim/weak_quorum.py: A commits b2, then the byzantine
+    leader of view 4 certifies g, a sibling of b2, with 2f votes (its own and that of P,
+    who never saw b3) and spreads that QC in a timeout. Only the quorum size of the QC
+    check stands in its way."""
+    ours = weak_quorum.attack(Core)
+    assert ours.conflict() is None
+    # The weak QC reached both honest replicas that were left, and each refused it...
+    assert all(ours.dropped[r].get("invalid timeout", 0) >= 1 for r in "PX"), ours.dropped
+    # ...and the chain went on from the honest branch (A's commits are their prefix).
+    assert all(len(ours.committed[r]) > 2 for r in "PX")
+    conflict = weak_quorum.attack(WeakQcCore).conflict()
+    assert conflict is not None, "weak-qc: the fork was never committed"
+    height, first, second = conflict
+    print(f"weak-qc: {first} and {second} committed different blocks at height {height}")
 
 
 # Liveness controls of view synchronisation (p2pcity/consensus/view_change.py): each planted
