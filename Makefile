@@ -32,7 +32,7 @@ NODES ?= 4
 SEED ?= 1
 chaos: $(PY)
 	NEMESIS_MINUTES=$(MINUTES) NEMESIS_NODES=$(NODES) NEMESIS_SEED=$(SEED) \
-		$(PY) -m pytest -m soak -s tests/chaos/test_nemesis.py
+		$(PY) -m pytest -m soak -s tests/chaos/test_nemesis.py -k long
 
 bench: $(PY)
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done

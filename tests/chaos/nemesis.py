@@ -42,7 +42,8 @@ from p2pcity.types.tx import RecordPut, Transaction
 from tests.chaos.conftest import BYZANTINE_PROGRAM, account_tx_hashes, chain_hashes, logs
 
 EQUIVOCATION = re.compile(r"equivocation by ([0-9a-f]{16}): (\w+)")  # p2pcity.node.driver's log line
-KINDS = ("kill", "pause", "isolate", "bridge", "lag", "skew", "byzantine", "restart_all")
+KINDS = ("kill", "pause", "isolate", "bridge", "lag", "skew", "byzantine", "fork", "restart_all")
+FORK = "byzantine fork: "  # byzantine_node.py's log line, one per fork it put out
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Report:
     seconds: Counter[str] = field(default_factory=Counter)  # time spent in each kind, recovery included
     refused_while_behind: int = 0  # 503s a restarted node answered before it had caught up
     evidence: int = 0  # double proposals the honest nodes recorded (byzantine mode equivocate)
+    forks: int = 0  # forks a byzantine leader put out behind a bridge (mode fork)
 
     def summary(self) -> str:
         rec = sorted(self.recovery_s)
@@ -66,7 +68,8 @@ class Report:
             f"seed {self.seed}: actions {dict(self.actions)}, acknowledged {len(self.acknowledged)}, "
             f"lost {len(self.lost)}, recovery p50 {p50} s max {worst} s, stalls {len(self.stalls)}, "
             f"violations {len(self.violations)}, 503s while behind {self.refused_while_behind}, "
-            f"evidence {self.evidence}, seconds by kind { {k: round(v) for k, v in self.seconds.items()} }"
+            f"evidence {self.evidence}, forks {self.forks}, "
+            f"seconds by kind { {k: round(v) for k, v in self.seconds.items()} }"
         )
 
 
@@ -124,6 +127,8 @@ class Nemesis:
         assert net.emulation is not None
         self.emulation = net.emulation
         self._byzantine: set[int] = set()
+        self._mode = byzantine_mode  # the byzantine node's current mode
+        self._show_to: str | None = None  # mode fork: the one honest node shown the hidden QC
         self._ever_byzantine: set[int] = set()  # whose equivocation the checkers expect
         honest = self.emulation.command
 
@@ -132,8 +137,10 @@ class Nemesis:
         def command(j: int, argv: list[str]) -> list[str]:  # the byzantine action's test-only hook
             if j in self._byzantine or planted:
                 home = argv[argv.index("--home") + 1]
-                mode = self.byzantine_mode if j in self._byzantine else "honest"
+                mode = self._mode if j in self._byzantine else "honest"
                 argv = [argv[0], "-P", str(BYZANTINE_PROGRAM), "--mode", mode, "--home", home]
+                if j in self._byzantine and self._show_to:
+                    argv += ["--show-to", self._show_to]
             return honest(j, argv)
 
         self.emulation.command = command  # type: ignore[method-assign,assignment]
@@ -196,23 +203,56 @@ class Nemesis:
             time.sleep(hold)
             em.skew_clock(target, 0)
             net.restart(target, timeout=120)
-        elif kind == "byzantine":
-            seen = self._evidence()
-            self._byzantine = {target}
-            self._ever_byzantine.add(target)
-            net.restart(target, timeout=120)
-            time.sleep(hold)
-            if self.byzantine_mode == "equivocate":
-                self._check_equivocation_caught(target, seen)
+        elif kind in ("byzantine", "fork"):
+            self._byzantine_action(target, hold, "fork" if kind == "fork" else self.byzantine_mode)
             if not self.restore_byzantine:
                 return  # still byzantine: recovery is what the end check waits for
-            self._byzantine = set()
-            net.restart(target, timeout=120)
         elif kind == "restart_all":
             net.kill_all()
             time.sleep(min(hold, 3))
             net.start(timeout=120)
         self._check_recovery(kind)
+
+    def _byzantine_action(self, target: int, hold: float, mode: str) -> None:
+        """``target`` restarted byzantine in ``mode`` for ``hold`` s (then honest again, unless
+        ``restore_byzantine`` is off). A mode with ``fork`` also bridges: ``target`` is the
+        only link between one honest node, the one it shows the QC it hides, and the rest, a
+        quorum with it; the hold lasts until it has put out a fork (bounded)."""
+        net, em = self.net, self.emulation
+        seen, forks = self._evidence(), self._forks(target)
+        self._byzantine, self._mode = {target}, mode
+        self._ever_byzantine.add(target)
+        lone = self._lone(target) if "fork" in mode.split(",") else None
+        self._show_to = None if lone is None else net.nodes[lone].account
+        net.restart(target, timeout=120)
+        if lone is not None:
+            em.partition([[target, lone], [target, *(i for i in range(self.n) if i not in (target, lone))]])
+            self._wait_for_fork(target, forks)
+        time.sleep(hold)
+        if lone is not None:
+            em.heal()
+            self.report.forks += self._forks(target) - forks
+        if "equivocate" in mode.split(","):
+            self._check_equivocation_caught(target, seen)
+        if self.restore_byzantine:
+            self._byzantine, self._show_to = set(), None
+            net.restart(target, timeout=120)
+
+    def _lone(self, target: int) -> int:
+        """The honest node to leave alone with ``target``: not the one who leads after it
+        (round-robin over the sorted keys), who must gather the fork's votes on the other side."""
+        order = sorted(range(self.n), key=lambda i: self.net.nodes[i].account)
+        after = order[(order.index(target) + 1) % self.n]
+        return next(i for i in order[::-1] if i not in (target, after))
+
+    def _forks(self, target: int) -> int:
+        return logs(self.net, target).count(FORK)
+
+    def _wait_for_fork(self, target: int, before: int) -> None:
+        """Until ``target`` has put out a fork: it needs to lead a view on a 3-chain (bounded)."""
+        deadline = time.monotonic() + self.recovery_bound
+        while self._forks(target) <= before and time.monotonic() < deadline:
+            time.sleep(0.5)
 
     # --- checkers -----------------------------------------------------------
 

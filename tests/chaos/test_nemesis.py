@@ -2,10 +2,12 @@
 
 CI form: n = 4, three actions in a fixed order, each held 3 s: ``kill`` (the
 restarted node must refuse writes while behind), ``isolate`` (the cut-off node
-commits nothing, the rest keep committing) and ``byzantine`` in mode
-``equivocate`` (every honest node records the double proposal; it stays
-byzantine to the end); then the chain, acknowledged-transaction and log
-checkers. About a minute on an idle 2-core machine, ~3 min at load 12.
+commits nothing, the rest keep committing) and ``byzantine`` in modes
+``equivocate,fork`` (every honest node records the double proposal; behind a
+bridge it puts out a fork that a 2-chain commit rule commits beside the block
+it replaced; it stays byzantine to the end); then the chain,
+acknowledged-transaction and log checkers. About a minute on an idle 2-core
+machine, ~3 min at load 12.
 Short form: every fault kind once in a seeded order (``NEMESIS_SEED``, default 15).
 Long form: ``make chaos MINUTES=60 NODES=7`` (runs this file with ``-m soak``;
 ``NEMESIS_SEED`` picks the schedule). Each run prints its figures: actions by
@@ -41,7 +43,7 @@ def _nemesis(
         # before start: its spawn hook applies from the first start
         if ci:
             nemesis = Nemesis(
-                net, seed, 60.0, byzantine_mode="equivocate", hold=(3.0, 3.0), restore_byzantine=False
+                net, seed, 60.0, byzantine_mode="equivocate,fork", hold=(3.0, 3.0), restore_byzantine=False
             )
         else:
             nemesis = Nemesis(net, seed)
@@ -68,6 +70,7 @@ def test_nemesis_ci(tmp_path: Path) -> None:
     _check(report)
     # the per-action checks ran, rather than passing for want of anything to look at
     assert report.evidence > 0, report.summary()
+    assert report.forks > 0, report.summary()
 
 
 @pytest.mark.soak  # over 10 min on the loaded CI machine
