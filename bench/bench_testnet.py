@@ -85,10 +85,11 @@ class Watcher(threading.Thread):
 
 
 def run_load(
-    net: Testnet, txs: list[Transaction], rate: int, seconds: float
+    net: Testnet, txs: list[Transaction], rate: int, seconds: float, watch: int = 0
 ) -> tuple[dict[str, float], Watcher]:
+    """Offer ``txs`` at ``rate`` for ``seconds``; wait (60 s at most) until node ``watch`` commits them."""
     start_height = max(h or 0 for h in net.heights())
-    watcher = Watcher(net.nodes[0].api, start_height)
+    watcher = Watcher(net.nodes[watch].api, start_height)
     watcher.start()
     submitted: dict[str, float] = {}
     clients = [httpx.Client(base_url=n.api, timeout=30) for n in net.nodes if n.role == "validator"]

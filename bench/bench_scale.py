@@ -1,0 +1,209 @@
+"""Node CPU per committed transaction, against one Ed25519 verify, as the number of districts grows.
+
+Starts N real node processes on 127.0.0.1 and reads every node's CPU seconds
+(utime + stime from /proc/PID/stat) around each phase:
+
+- idle: the chain runs with no load for ``--idle`` seconds -> idle CPU per node
+  (fraction of one core);
+- load: pre-signed record.put transactions offered open-loop at a fixed rate
+  (``bench_testnet.run_load``: a batch every 100 ms, round-robin over the
+  validators' POST /txs/batch) until every one has committed -> node CPU per
+  committed transaction per node, in microseconds and as a ratio to one
+  Ed25519 verify measured in this run (total, and with the idle CPU of the
+  same span subtracted); committed tx/s; p50/p95 commit latency (submission
+  to commit as seen by a watcher polling the last node).
+
+The watcher's block reads cost the node it polls (JSON of every transaction),
+so the per-node CPU figures average the *other* nodes; that node's own figure
+is printed apart. CPU-second ratios hold on a shared, busy machine; wall
+rates and latencies do not (they are what the two shared cores gave this run).
+
+    python bench/bench_scale.py                       # short: n=4 at 20 and 800 tx/s
+    python bench/bench_scale.py --matrix              # n = 4, 7, 10, 16; light and heavy
+    python bench/bench_scale.py --nodes 16 --rate 200 --seconds 10 --agree
+    python bench/bench_scale.py --nodes 4 --rate 800 --profile DIR   # cProfile every node
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from bench_testnet import presign, run_load
+
+from p2pcity.crypto.keys import Identity, verify
+from p2pcity.testnet import Testnet
+
+CONFIG = {"consensus": {"base_timeout_ms": 2000, "max_block_txs": 5000}}
+# Heavy offered load per size: the issue's targets at 4 and 16, in between scaled down.
+HEAVY = {4: 800, 7: 500, 10: 300, 16: 200}
+LIGHT = 20
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def verify_cpu_us(count: int = 3000) -> float:
+    """CPU microseconds of one Ed25519 verify (process time: the same unit as the nodes' figures)."""
+    who = Identity.generate()
+    msg = b"x" * 150
+    sig = who.signer.sign(msg)
+    start = time.process_time()
+    for _ in range(count):
+        verify(who.signer.public_key, msg, sig)
+    return (time.process_time() - start) / count * 1e6
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (its threads included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def node_cpu(net: Testnet) -> list[float]:
+    return [cpu_seconds(n.pid) for n in net.nodes if n.pid is not None]
+
+
+@dataclass
+class Row:
+    nodes: int
+    offered: int
+    committed: int
+    tx_rate: float
+    p50_ms: float
+    p95_ms: float
+    cpu_per_tx_us: float
+    cpu_per_tx_idle_us: float
+    watched_per_tx_us: float
+    idle_core: float
+    verify_us: float
+
+    def markdown(self) -> str:
+        ratio = self.cpu_per_tx_us / self.verify_us
+        ratio_idle = self.cpu_per_tx_idle_us / self.verify_us
+        return (
+            f"| {self.nodes} | {self.offered:,} | {self.tx_rate:,.0f} | {self.p50_ms:,.0f} ms | "
+            f"{self.p95_ms:,.0f} ms | {self.cpu_per_tx_us:,.0f} us ({self.cpu_per_tx_idle_us:,.0f} us) | "
+            f"{self.idle_core:.1%} | {self.verify_us:.0f} us | {ratio:.1f} ({ratio_idle:.1f}) |"
+        )
+
+
+HEADER = (
+    "| nodes | offered tx/s | committed tx/s | p50 commit | p95 commit | node CPU per tx per node "
+    "(idle subtracted) | idle CPU per node | verify | ratio (idle subtracted) |\n"
+    "|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def measure_idle(net: Testnet, seconds: float) -> list[float]:
+    """Each node's CPU as a fraction of one core over ``seconds`` of an unloaded chain."""
+    before, began = node_cpu(net), time.monotonic()
+    time.sleep(seconds)
+    after, span = node_cpu(net), time.monotonic() - began
+    return [(a - b) / span for a, b in zip(after, before, strict=True)]
+
+
+def measure_load(
+    net: Testnet, rate: int, seconds: float, senders: int, idle: list[float], verify_us: float
+) -> Row:
+    n = len(net.nodes)
+    txs = presign(net.chain_id, int(rate * seconds), senders)
+    before, began = node_cpu(net), time.monotonic()
+    submitted, watcher = run_load(net, txs, rate, seconds, watch=n - 1)
+    after, span = node_cpu(net), time.monotonic() - began
+    done = [h for h in submitted if h in watcher.committed]
+    if not done:
+        raise SystemExit(f"{n} nodes, {rate} tx/s: nothing committed")
+    latencies = sorted(watcher.committed[h] - submitted[h] for h in done)
+    commit_span = max(watcher.committed[h] for h in done) - min(submitted.values())
+    used = [a - b for a, b in zip(after, before, strict=True)]
+    others = range(n - 1)  # every node but the watched one
+    per_node = statistics.fmean(used[i] for i in others)
+    per_node_idle = statistics.fmean(used[i] - idle[i] * span for i in others)
+    return Row(
+        nodes=n,
+        offered=rate,
+        committed=len(done),
+        tx_rate=len(done) / commit_span,
+        p50_ms=statistics.median(latencies) * 1000,
+        p95_ms=latencies[int(0.95 * (len(latencies) - 1))] * 1000,
+        cpu_per_tx_us=per_node / len(done) * 1e6,
+        cpu_per_tx_idle_us=per_node_idle / len(done) * 1e6,
+        watched_per_tx_us=used[n - 1] / len(done) * 1e6,
+        idle_core=statistics.fmean(idle),
+        verify_us=verify_us,
+    )
+
+
+def check_agreement(net: Testnet) -> int:
+    """Every node's block hash at every height they all have is the same; returns the heights checked."""
+    heights = [h or 0 for h in net.heights()]
+    top = min(heights)
+    clients = [httpx.Client(base_url=n.api, timeout=30) for n in net.nodes]
+    try:
+        for height in range(1, top + 1):
+            hashes = {c.get(f"/blocks/{height}").json()["hash"] for c in clients}
+            if len(hashes) != 1:
+                raise SystemExit(f"DISAGREEMENT at height {height}: {sorted(hashes)}")
+    finally:
+        for c in clients:
+            c.close()
+    return top
+
+
+def run_size(n: int, rates: list[int], args: argparse.Namespace, verify_us: float, tmp: Path) -> list[Row]:
+    net = Testnet.create(tmp / f"net{n}", n, chain_id="bench-city", config_overrides=CONFIG)
+    if args.profile:
+        directory = Path(args.profile).resolve()
+        directory.mkdir(parents=True, exist_ok=True)
+        for node in net.nodes:
+            os.environ["P2PCITY_PROFILE"] = str(directory / f"n{n}-{node.name}.prof")
+            net._spawn(node)
+        del os.environ["P2PCITY_PROFILE"]
+    rows = []
+    net.start(timeout=60 + 15 * n)
+    try:
+        net.wait_for_height(2, timeout=60 + 10 * n)
+        for rate in rates:
+            idle = measure_idle(net, args.idle)
+            row = measure_load(net, rate, args.seconds, args.senders, idle, verify_us)
+            print(row.markdown(), f" <- watched node {row.watched_per_tx_us:,.0f} us/tx", flush=True)
+            rows.append(row)
+        if args.agree:
+            print(f"agreement: {n} nodes hold the same block at each of heights 1..{check_agreement(net)}")
+    finally:
+        net.down()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nodes", type=int, nargs="*", help="sizes (default 4, or 4 7 10 16 with --matrix)")
+    parser.add_argument("--rate", type=int, nargs="*", help="offered tx/s (default light and heavy)")
+    parser.add_argument("--matrix", action="store_true", help="the full matrix: n = 4, 7, 10, 16")
+    parser.add_argument("--seconds", type=float, default=10.0, help="load duration per rate")
+    parser.add_argument("--idle", type=float, default=5.0, help="idle measurement before each load")
+    parser.add_argument("--senders", type=int, default=200)
+    parser.add_argument("--agree", action="store_true", help="check agreement at every height at the end")
+    parser.add_argument("--profile", metavar="DIR", help="cProfile every node process into DIR")
+    args = parser.parse_args()
+    sizes = args.nodes or ([4, 7, 10, 16] if args.matrix else [4])
+
+    verify_us = verify_cpu_us()
+    print(f"Ed25519 verify on this machine: {verify_us:.1f} us; load average {os.getloadavg()[0]:.1f}")
+    print(HEADER, flush=True)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            rows += run_size(n, args.rate or [LIGHT, HEAVY.get(n, 200)], args, verify_us, Path(tmp))
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}; all rows:\n{HEADER}")
+    for row in rows:
+        print(row.markdown())
+
+
+if __name__ == "__main__":
+    main()
