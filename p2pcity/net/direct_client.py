@@ -139,6 +139,22 @@ class DirectClient:
         protocol = self._config.protocol_id(name)
         if len(data) > self._config.max_frame_size:
             raise MessageTooLargeError(f"{name}: {len(data)} bytes exceeds max_frame_size")
+        stream = await self.open_stream(peer, name)
+        try:
+            with trio.fail_after(self._config.io_timeout):
+                await stream.write(encode_frame(kind, data))
+        except BaseException as exc:
+            await reset(stream)
+            if isinstance(exc, trio.TooSlowError):
+                raise RequestTimeoutError(f"{protocol} to {peer}: write timed out") from exc
+            if isinstance(exc, BaseLibp2pError):
+                raise RemoteError(f"{protocol} to {peer}: stream reset ({exc!r})") from exc
+            raise
+        return stream
+
+    async def open_stream(self, peer: str, name: str) -> INetStream:
+        """A new stream to ``peer`` for protocol ``name`` (dialling first if need be)."""
+        protocol = self._config.protocol_id(name)
         if peer not in self._allow:
             raise PeerNotAllowedError(f"{peer} is not on the allow-list")
         try:
@@ -158,14 +174,4 @@ class DirectClient:
             raise RemoteError(f"{peer} refused the {protocol} stream") from exc
         except BaseLibp2pError as exc:
             raise PeerUnreachableError(f"cannot reach {peer}: {exc}") from exc
-        try:
-            with trio.fail_after(self._config.io_timeout):
-                await stream.write(encode_frame(kind, data))
-        except BaseException as exc:
-            await reset(stream)
-            if isinstance(exc, trio.TooSlowError):
-                raise RequestTimeoutError(f"{protocol} to {peer}: write timed out") from exc
-            if isinstance(exc, BaseLibp2pError):
-                raise RemoteError(f"{protocol} to {peer}: stream reset ({exc!r})") from exc
-            raise
         return stream

@@ -14,6 +14,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
 from p2pcity._typing import TaskStatus
+from p2pcity.net.channels import Channels
 from p2pcity.net.config import NetConfig, check_peer_id, parse_multiaddr, split_p2p_addr
 from p2pcity.net.dht import DhtResolver
 from p2pcity.net.direct_client import DirectClient, ResponseFrames
@@ -54,6 +55,7 @@ class Network:
             self._book.add(peer, addrs)
         self._reconnector = Reconnector(self._host, config, self._allow, self._book)
         self._client = DirectClient(self._host, config, self._allow, self._reconnector.connect)
+        self._channels = Channels(self._host, config, self._allow, self._client)
         self._host.get_network().register_notifee(
             ConnectionEvents(self._host, self._allow, self._reconnector)
         )
@@ -230,7 +232,8 @@ class Network:
         stats = {
             "connected_peers": len(self.connected_peers()),
             "allowed_peers": len(self.allowed_peers()),
-            "refused_streams": self._server.refused_streams,
+            "refused_streams": self._server.refused_streams + self._channels.refused,
+            "channels_opened": self._channels.opened,
             **self._gossip.stats(),
         }
         if self._rendezvous_server is not None:
@@ -248,8 +251,9 @@ class Network:
     # -- direct protocols -------------------------------------------------
 
     def set_handler(self, protocol: str, handler: RequestHandler) -> None:
-        """Serve ``/p2pcity/<chain>/<protocol>/1.0.0`` requests and one-way sends."""
+        """Serve ``/p2pcity/<chain>/<protocol>/1.0.0`` requests, and one-way sends (on a channel)."""
         self._server.set_handler(protocol, handler)
+        self._channels.set_handler(protocol, handler)
 
     def set_stream_handler(self, protocol: str, handler: StreamingHandler) -> None:
         """Serve requests whose response is a stream of frames."""
@@ -257,6 +261,7 @@ class Network:
 
     def remove_handler(self, protocol: str) -> None:
         self._server.remove_handler(protocol)
+        self._channels.remove_handler(protocol)
 
     async def request(self, peer: str, protocol: str, data: bytes, timeout: float | None = None) -> bytes:
         """One request, one reply (``b""`` when the handler returned None).
@@ -279,9 +284,15 @@ class Network:
             yield frames
 
     async def send(self, peer: str, protocol: str, data: bytes, timeout: float | None = None) -> None:
-        """One-way message (e.g. a vote); returns once written."""
+        """One-way message (e.g. a vote) on our channel to ``peer``, in order; returns once written.
+
+        The handler registered for ``protocol`` at the peer receives it, as
+        for a request whose reply is ignored. Raises like :meth:`request`.
+        """
         self._require_running()
-        await self._client.send(peer, protocol, data, timeout)
+        await self._channels.send(
+            peer, protocol, data, self.config.request_timeout if timeout is None else timeout
+        )
 
     def _require_running(self) -> None:
         if self._nursery is None:
