@@ -29,6 +29,7 @@ from p2pcity.chain.state import (
     VALIDATOR_SET,
     dataset_key,
     district_key,
+    fragments_key,
     grant_key,
     nonce_key,
     record_key,
@@ -298,10 +299,22 @@ def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
 
     @app.get("/grants/{grant_id}", summary="An access grant", response_model=models.Grant)
     async def grant(grant_id: HexHash, proof: WithProof = False) -> Any:
-        entry = queries.grant(node.committed_state(), bytes.fromhex(grant_id))
+        state = node.committed_state()
+        entry = queries.grant(state, bytes.fromhex(grant_id))
         if proof:
             key = grant_key(bytes.fromhex(grant_id))
-            return proofs.envelope(node, [key], entry and views.grant_view(entry))
+            return proofs.envelope(node, [key], entry and views.grant_view(entry, state))
         if entry is None:
             raise HTTPException(404, f"no grant {grant_id}")
-        return views.grant_view(entry)
+        return views.grant_view(entry, state)
+
+    @app.get("/grants/{grant_id}/fragments", summary="A grant's latest regrant (its refreshed key fragments)")
+    async def grant_fragments(grant_id: HexHash, proof: WithProof = False) -> Any:
+        key = fragments_key(bytes.fromhex(grant_id))
+        raw = node.committed_state().state_get(key)
+        view = None if raw is None else {"entry": raw.hex()}
+        if proof:
+            return proofs.envelope(node, [key], view)
+        if view is None:
+            raise HTTPException(404, f"grant {grant_id} was never regranted")
+        return view

@@ -143,14 +143,15 @@ def add_list_routes(app: FastAPI, node: NodeHandle) -> None:
         limit: Limit = DEFAULT_LIMIT,
         after: KeyCursor = None,
     ) -> dict[str, Any]:
+        state = node.committed_state()
         found = queries.grants(
-            node.committed_state(),
+            state,
             maybe_account(grantee, "grantee"),
             None if dataset is None else bytes.fromhex(dataset),
             _key(after),
             limit,
         )
-        return {"items": [views.grant_view(g) for g in found.items], "next": _next(found.next)}
+        return {"items": [views.grant_view(g, state) for g in found.items], "next": _next(found.next)}
 
     @app.get(
         "/audit",

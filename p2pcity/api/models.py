@@ -194,8 +194,11 @@ class Grant(BaseModel):
     owner: str
     grantee: str
     grantee_pre_key: str
-    threshold: int
-    proxies: list[str]
+    threshold: int  # of the fragments served now: the latest regrant's, else the grant's own
+    proxies: list[str]  # their holders
+    live_proxies: int | None = None  # how many holders are validators now (with the sealed-to PRE key)
+    regranted_for_set: int | None = None  # the validator set of the latest regrant; null: never regranted
+    warning: str | None = None  # set when live_proxies is at or below the threshold
     expires_at_ms: int
     max_uses: int
     uses: int

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from p2pcity.chain import queries
+from p2pcity.chain.access import fragments_of, proxy_health
 from p2pcity.chain.entries import AccessEntry, DatasetEntry, DistrictEntry, GrantEntry, Receipt, RecordEntry
+from p2pcity.chain.state import StateView
 from p2pcity.types.block import Block, QuorumCert
 from p2pcity.types.tx import Transaction
 
@@ -128,16 +131,32 @@ def dataset_view(entry: DatasetEntry) -> dict[str, Any]:
     }
 
 
-def grant_view(entry: GrantEntry) -> dict[str, Any]:
+def validator_pre_keys(state: StateView) -> dict[bytes, bytes]:
+    """The current validators' accounts and registered PRE keys (a validator without a district
+    entry has none: it holds no servable fragment)."""
+    validators = set(queries.validator_set(state).validators)
+    districts = queries.districts(state)
+    return {e.district.account: e.district.pre_key for e in districts if e.district.account in validators}
+
+
+def grant_view(entry: GrantEntry, state: StateView | None = None) -> dict[str, Any]:
+    """With ``state``: the fragments served now (the latest regrant's, if any) and how many of
+    their holders are still validators; without, the grant's own fragments only."""
     g = entry.grant
+    fragments = fragments_of(entry, None if state is None else queries.fragments(state, entry.grant_id))
+    health = None if state is None else proxy_health(fragments, validator_pre_keys(state))
+    warning = None if health is None or not health.at_risk else health.describe()
     return {
         "id": entry.grant_id.hex(),
         "dataset": g.dataset_id.hex(),
         "owner": entry.owner.hex(),
         "grantee": g.grantee.hex(),
         "grantee_pre_key": g.grantee_pre_key.hex(),
-        "threshold": g.threshold,
-        "proxies": [k.validator.hex() for k in g.kfrags],
+        "threshold": fragments.threshold,
+        "proxies": [k.validator.hex() for k in fragments.kfrags],
+        "live_proxies": None if health is None else health.live,
+        "regranted_for_set": fragments.set_version,
+        "warning": warning,
         "expires_at_ms": g.expires_at_ms,
         "max_uses": g.max_uses,
         "uses": entry.uses,

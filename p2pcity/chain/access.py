@@ -10,12 +10,21 @@ metrics and the audit log show them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 
-from p2pcity.chain.entries import DatasetEntry, GrantEntry
+from p2pcity.chain.entries import DatasetEntry, FragmentsEntry, GrantEntry
 from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.crypto import umbral
-from p2pcity.types.tx import DataCapsule, DatasetRegister, Transaction, derived_id, possession_message
+from p2pcity.types.tx import (
+    DataCapsule,
+    DatasetRegister,
+    SealedKeyFrag,
+    Transaction,
+    derived_id,
+    possession_message,
+)
 
 SERVE_WINDOW_MS = 10 * 60 * 1000
 """How long after its commit (in block time) a granted request may be served.
@@ -44,6 +53,8 @@ class Refusal(StrEnum):
     NO_GRANT = "no-grant"  # no such grant in the committed state
     BAD_SIGNATURE = "bad-signature"  # not signed by the grant's grantee for this chain and request
     NOT_A_PROXY = "not-a-proxy"  # the grant holds no key fragment for this validator
+    RETIRED = "retired"  # this node is no longer a validator: its fragments belong to an earlier set
+    TOO_FEW_PROXIES = "too-few-proxies"  # fewer of the grant's proxies are validators than its threshold
     REVOKED = "revoked"  # the grant is revoked as of the committed state
     NOT_COMMITTED = "not-committed"  # the access.request is not (yet) in a committed block
     REQUEST_FAILED = "request-failed"  # committed, but not an access request under this grant
@@ -121,6 +132,59 @@ def possession_problem(chain_id: str, owner: bytes, dataset: DatasetRegister) ->
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Fragments:
+    """The key fragments a grant is served from now: its own, or its latest regrant's."""
+
+    threshold: int
+    kfrags: tuple[SealedKeyFrag, ...]
+    set_version: int | None  # the regrant's set version; None: the grant's own fragments
+    height: int  # the block that committed them
+
+
+def fragments_of(entry: GrantEntry, refreshed: FragmentsEntry | None) -> Fragments:
+    """The one answer to "which fragments does this grant use": a regrant replaces the grant's own."""
+    if refreshed is not None and refreshed.grant_id == entry.grant_id:
+        r = refreshed.regrant
+        return Fragments(r.threshold, r.kfrags, r.set_version, refreshed.height)
+    return Fragments(entry.grant.threshold, entry.grant.kfrags, None, entry.height)
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyHealth:
+    """How many of a grant's proxies can still serve: validators now, with the PRE key their
+    fragment is sealed to. A removed validator refuses (``retired``); a rotated PRE key cannot
+    open the old fragment."""
+
+    live: int
+    total: int
+    threshold: int
+
+    @property
+    def openable(self) -> bool:
+        return self.live >= self.threshold
+
+    @property
+    def at_risk(self) -> bool:
+        """At or below the threshold: one more lost proxy (or one refusing) and it does not open."""
+        return self.live <= self.threshold
+
+    def describe(self) -> str:
+        text = f"{self.live} of the grant's {self.total} proxies are still validators"
+        text += f", {self.threshold} needed"
+        if not self.openable:
+            return f"{text}: it cannot be opened until the owner regrants it (p2pcity data regrant)"
+        if self.at_risk:
+            return f"{text}: at the threshold; the owner should regrant it (p2pcity data regrant)"
+        return text
+
+
+def proxy_health(fragments: Fragments, validators: Mapping[bytes, bytes]) -> ProxyHealth:
+    """``validators``: the current validators' accounts and registered PRE keys."""
+    live = sum(1 for k in fragments.kfrags if validators.get(k.validator) == k.pre_key)
+    return ProxyHealth(live, len(fragments.kfrags), fragments.threshold)
+
+
 def dataset_id_of(tx: Transaction) -> bytes:
     return derived_id(b"p2pcity/dataset", tx)
 
@@ -160,4 +224,17 @@ def grant_entry_problem(chain_id: str, grant_id: bytes, entry: GrantEntry) -> st
         return "the entry is not the grant of this id"
     if not tx.signature_ok():
         return "the owner's signature over the grant does not verify"
+    return None
+
+
+def fragments_entry_problem(chain_id: str, grant: GrantEntry, entry: FragmentsEntry) -> str | None:
+    """Why ``entry`` is not a regrant of ``grant`` signed by its owner, or None: a node can
+    neither alter the refreshed fragments nor fabricate a regrant."""
+    tx = _creating_tx(chain_id, entry.owner, entry.nonce, "access.regrant", entry.regrant, entry.signature)
+    if entry.grant_id != grant.grant_id or entry.regrant.grant_id != grant.grant_id:
+        return "the regrant is for another grant"
+    if entry.owner != grant.owner:
+        return "the regrant is not by the grant's owner"
+    if not tx.signature_ok():
+        return "the owner's signature over the regrant does not verify"
     return None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from p2pcity.codec import U32, U64, Hash, MaxLen, Name, PublicKey, Signature, Text
-from p2pcity.types.tx import AccessGrant, DatasetRegister, District
+from p2pcity.types.tx import AccessGrant, AccessRegrant, DatasetRegister, District
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,20 @@ class GrantEntry:
     height: U64
     revoked_height: U64  # 0: live
     uses: U64
+    nonce: U64
+    signature: Signature
+
+
+@dataclass(frozen=True, slots=True)
+class FragmentsEntry:
+    """A grant's key fragments refreshed by the owner's latest ``access.regrant``: they replace
+    the grant's own (``p2pcity.chain.access.fragments_of``). ``nonce`` and ``signature`` are the
+    regrant's, so it is checkable against the owner's signature like the grant itself."""
+
+    grant_id: Hash
+    owner: PublicKey
+    regrant: AccessRegrant
+    height: U64
     nonce: U64
     signature: Signature
 

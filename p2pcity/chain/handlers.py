@@ -16,6 +16,7 @@ from typing import Any
 from p2pcity.chain.access import (
     dataset_id_of,
     describe,
+    fragments_of,
     grant_id_of,
     grant_refusal,
     min_threshold,
@@ -26,6 +27,7 @@ from p2pcity.chain.entries import (
     DatasetEntry,
     DistrictEntry,
     EpochEntry,
+    FragmentsEntry,
     GrantEntry,
     RecordEntry,
     ValidatorSet,
@@ -40,6 +42,7 @@ from p2pcity.chain.state import (
     delegating_key_index,
     district_key,
     epoch_key,
+    fragments_key,
     grant_key,
     namespace_key,
     record_key,
@@ -51,12 +54,14 @@ from p2pcity.crypto.keys import verify
 from p2pcity.types.block import quorum_size
 from p2pcity.types.tx import (
     AccessGrant,
+    AccessRegrant,
     AccessRequest,
     AccessRevoke,
     DataCapsule,
     DatasetRegister,
     DistrictChange,
     RecordPut,
+    SealedKeyFrag,
     Transaction,
 )
 
@@ -209,27 +214,67 @@ def apply_access_grant(state: Overlay, ctx: TxContext, grant: AccessGrant) -> No
     # Rule: the fragments are signed by the key the owner proved at registration.
     if grant.verifying_key != dataset.dataset.verifying_key:
         raise Rejected("the grant's verifying key is not the dataset's")
+    _check_fragments(state, grant.kfrags, grant.threshold)
+    if grant.expires_at_ms and grant.expires_at_ms <= ctx.timestamp_ms:
+        raise Rejected("grant expires in the past")
+    grant_id = grant_id_of(ctx.tx)
+    entry = GrantEntry(grant_id, ctx.tx.sender, grant, ctx.height, 0, 0, ctx.tx.nonce, ctx.tx.signature)
+    state.put(grant_key(grant_id), encode(entry))
+
+
+def _check_fragments(state: Overlay, kfrags: tuple[SealedKeyFrag, ...], threshold: int) -> None:
+    """The rules a grant's fragments obey, at ``access.grant`` and at each ``access.regrant``."""
     vset = validator_set(state)
-    holders = [k.validator for k in grant.kfrags]
+    holders = [k.validator for k in kfrags]
     # Rule: one key fragment per current validator, so every proxy can serve its share.
     if len(set(holders)) != len(holders) or set(holders) != set(vset.validators):
         raise Rejected("a grant carries exactly one key fragment per current validator")
     # Rule: each fragment is sealed to its validator's registered PRE key, and those keys are
     # distinct: fragments all sealed to one node's key would let it serve alone.
     registered = _pre_keys(state, holders)
-    if any(registered[k.validator] != k.pre_key for k in grant.kfrags):
+    if any(registered[k.validator] != k.pre_key for k in kfrags):
         raise Rejected("a key fragment is not sealed to its validator's registered PRE key")
     if len(set(registered.values())) != len(holders):
         raise Rejected("two validators share a PRE key: fragments would not be held apart")
     # Rule: the threshold is reachable and more than f, so f faulty proxies never serve alone.
     low = min_threshold(len(holders))
-    if not low <= grant.threshold <= len(holders):
-        raise Rejected(f"threshold {grant.threshold} outside {low}..{len(holders)} (f+1..n)")
-    if grant.expires_at_ms and grant.expires_at_ms <= ctx.timestamp_ms:
-        raise Rejected("grant expires in the past")
-    grant_id = grant_id_of(ctx.tx)
-    entry = GrantEntry(grant_id, ctx.tx.sender, grant, ctx.height, 0, 0, ctx.tx.nonce, ctx.tx.signature)
-    state.put(grant_key(grant_id), encode(entry))
+    if not low <= threshold <= len(holders):
+        raise Rejected(f"threshold {threshold} outside {low}..{len(holders)} (f+1..n)")
+
+
+def apply_access_regrant(state: Overlay, ctx: TxContext, regrant: AccessRegrant) -> None:
+    raw = state.state_get(grant_key(regrant.grant_id))
+    if raw is None:
+        raise Rejected("no such grant")
+    entry = decode(GrantEntry, raw)
+    # Rule: only the grant's owner refreshes its fragments (she alone holds the delegating key).
+    if entry.owner != ctx.tx.sender:
+        raise Rejected("only the grant's owner can regrant it")
+    # Rule: a revoked or expired grant stays dead; a regrant does not revive it.
+    if entry.revoked_height:
+        raise Rejected(f"grant revoked at height {entry.revoked_height}: not regranted")
+    if entry.grant.expires_at_ms and entry.grant.expires_at_ms <= ctx.timestamp_ms:
+        raise Rejected("grant expired: not regranted")
+    vset = validator_set(state)
+    # Rule: a regrant names the set it was made for, so one signed for an earlier set (held
+    # back, or replayed after a change) is refused rather than sealed to the wrong proxies.
+    if regrant.set_version != vset.version:
+        raise Rejected(f"the regrant is for validator set {regrant.set_version}, current is {vset.version}")
+    current = fragments_of(entry, _fragments_entry(state, regrant.grant_id))
+    # Rule: a regrant changes something: its fragments are not already the current set's.
+    if current.set_version == vset.version or {(k.validator, k.pre_key) for k in current.kfrags} == set(
+        _pre_keys(state, list(vset.validators)).items()
+    ):
+        raise Rejected(f"the grant's fragments are already those of validator set {vset.version}")
+    _check_fragments(state, regrant.kfrags, regrant.threshold)
+    tx = ctx.tx
+    refreshed = FragmentsEntry(regrant.grant_id, tx.sender, regrant, ctx.height, tx.nonce, tx.signature)
+    state.put(fragments_key(regrant.grant_id), encode(refreshed))
+
+
+def _fragments_entry(state: Overlay, grant_id: bytes) -> FragmentsEntry | None:
+    raw = state.state_get(fragments_key(grant_id))
+    return decode(FragmentsEntry, raw) if raw is not None else None
 
 
 def _pre_keys(state: Overlay, accounts: list[bytes]) -> dict[bytes, bytes]:
@@ -291,5 +336,6 @@ HANDLERS: dict[type[Any], Any] = {
     DatasetRegister: apply_dataset_register,
     AccessGrant: apply_access_grant,
     AccessRevoke: apply_access_revoke,
+    AccessRegrant: apply_access_regrant,
     AccessRequest: apply_access_request,
 }

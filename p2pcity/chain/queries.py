@@ -11,6 +11,7 @@ from p2pcity.chain.entries import (
     DatasetEntry,
     DistrictEntry,
     EpochEntry,
+    FragmentsEntry,
     GrantEntry,
     Receipt,
     RecordEntry,
@@ -23,6 +24,7 @@ from p2pcity.chain.state import (
     blob_prefix,
     dataset_key,
     epoch_key,
+    fragments_key,
     grant_key,
     receipt_key,
     record_key,
@@ -95,6 +97,12 @@ def datasets_of_blob(state: StateView, ciphertext_hash: bytes, limit: int = 16) 
 def grant(state: StateView, grant_id: bytes) -> GrantEntry | None:
     raw = state.state_get(grant_key(grant_id))
     return decode(GrantEntry, raw) if raw else None
+
+
+def fragments(state: StateView, grant_id: bytes) -> FragmentsEntry | None:
+    """The grant's key fragments as refreshed by its owner's latest regrant, if any."""
+    raw = state.state_get(fragments_key(grant_id))
+    return decode(FragmentsEntry, raw) if raw else None
 
 
 def audit_log(state: StateView, dataset_id: bytes) -> list[AccessEntry]:

@@ -14,6 +14,7 @@ Key layout (all keys are bytes; ``||`` is concatenation):
 ``dk/`` || delegating key    the dataset registered with that delegating key
 ``dc/`` || capsule          the dataset registered with that capsule
 ``g/`` || grant id          an access grant (``GrantEntry``)
+``gf/`` || grant id         its key fragments refreshed to a later set (``FragmentsEntry``)
 ``a/`` || dataset || h || i one access request (``AccessEntry``), the audit log
 ``x/`` || tx hash           the receipt of a committed transaction
 ==========================  ===============================================
@@ -209,6 +210,10 @@ def blob_index(ciphertext_hash: bytes, dataset_id: bytes) -> bytes:
 
 def grant_key(grant_id: bytes) -> bytes:
     return b"g/" + grant_id
+
+
+def fragments_key(grant_id: bytes) -> bytes:
+    return b"gf/" + grant_id
 
 
 def access_prefix(dataset_id: bytes) -> bytes:

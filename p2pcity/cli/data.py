@@ -91,9 +91,24 @@ def _outcome(tx: dict[str, Any]) -> str:
     return f"submitted {tx['hash']} (not waiting for the commit)"
 
 
+CONFIRM = click.option(
+    "--confirm-node",
+    "confirm_urls",
+    multiple=True,
+    help="Another node's API URL (repeat): f+1 distinct nodes in all must agree on the validators' keys.",
+)
+GENESIS = click.option(
+    "--genesis",
+    "genesis_file",
+    envvar="P2PCITY_GENESIS",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Verify what the node says with proofs, trusting only this genesis file (env P2PCITY_GENESIS).",
+)
+
+
 @click.group("data")
 def data() -> None:
-    """Share encrypted datasets: put, grant, get, revoke, audit."""
+    """Share encrypted datasets: put, grant, get, revoke, audit, regrant."""
 
 
 @data.command("put")
@@ -176,19 +191,8 @@ def put(
 @click.option("--purpose", default="", help="Why access is granted; recorded on chain.")
 @click.option("--max-uses", type=click.IntRange(min=0), default=0, show_default=True, help="0: unlimited.")
 @click.option("--threshold", type=click.IntRange(min=1), help="Proxies needed (default: f+1).")
-@click.option(
-    "--confirm-node",
-    "confirm_urls",
-    multiple=True,
-    help="Another node's API URL (repeat): f+1 distinct nodes in all must agree on the validators' keys.",
-)
-@click.option(
-    "--genesis",
-    "genesis_file",
-    envvar="P2PCITY_GENESIS",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Verify what the node says with proofs, trusting only this genesis file (env P2PCITY_GENESIS).",
-)
+@CONFIRM
+@GENESIS
 @NO_WAIT
 def grant(
     dataset_id: str,
@@ -252,13 +256,7 @@ def grant(
 @click.option("--purpose", default="", help="Why you open it; recorded on chain in the audit log.")
 @click.option("--grant", "grant_id", help="Use this grant (default: your newest live one).")
 @click.option("--request", "request_tx", help="Reuse a committed access request (a retry spends no use).")
-@click.option(
-    "--genesis",
-    "genesis_file",
-    envvar="P2PCITY_GENESIS",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Verify what the node says with proofs, trusting only this genesis file (env P2PCITY_GENESIS).",
-)
+@GENESIS
 def get(
     dataset_id: str,
     key_file: Path,
@@ -303,6 +301,50 @@ def get(
     click.echo(f"wrote {opened.size} bytes to {out}")
 
 
+@data.command("regrant")
+@click.argument("grant_id")
+@KEY
+@NODE
+@click.option("--threshold", type=click.IntRange(min=1), help="Proxies needed (default: f+1 of the new set).")
+@CONFIRM
+@GENESIS
+@NO_WAIT
+def regrant(
+    grant_id: str,
+    key_file: Path,
+    node_url: str,
+    threshold: int | None,
+    confirm_urls: tuple[str, ...],
+    genesis_file: Path | None,
+    no_wait: bool,
+) -> None:
+    """Refresh your grant GRANT_ID to the current validators.
+
+    A grant's key fragments belong to the validators of the set it was made
+    (or last regranted) for; a removed validator no longer serves. This
+    splits the re-encryption key afresh among the current validators, with
+    their PRE keys taken as for `data grant`; the grant's terms, uses and id
+    stay. `data audit` says when a grant needs it.
+    """
+    grant = _id(grant_id, "grant id")
+    identity = _identity(key_file)
+    confirm = [Client(url) for url in confirm_urls]
+    proven = _proven(node_url, genesis_file)
+    with Client(node_url) as node:
+        try:
+            result = sharing.regrant(
+                node, identity, grant, confirm=confirm, threshold=threshold, wait=not no_wait, proven=proven
+            )
+        except _ERRORS as exc:
+            raise UserError(str(exc)) from exc
+        finally:
+            for other in confirm:
+                other.close()
+            if proven is not None:
+                proven.close()
+    click.echo(f"regranted {result.id.hex()}: {_outcome(result.tx)}")
+
+
 @data.command("revoke")
 @click.argument("dataset_id")
 @click.option("--to", "to", required=True, help="The grantee whose grants to revoke (p2pc1...).")
@@ -345,7 +387,14 @@ def audit(dataset_id: str, node_url: str, as_json: bool) -> None:
     for g in report["grants"]:
         state = f"revoked at {g['revoked_height']}" if g["revoked_height"] else g["status"]
         uses = f"{g['uses']}/{g['max_uses'] or 'inf'}"
-        click.echo(f"grant  {g['id'][:16]}  to {g['grantee'][:16]}  {state}  uses {uses}  {g['purpose']!r}")
+        proxies = f"proxies {g['live_proxies']}/{len(g['proxies'])} (need {g['threshold']})"
+        who = f"grant  {g['id'][:16]}  to {g['grantee'][:16]}"
+        click.echo(f"{who}  {state}  uses {uses}  {proxies}  {g['purpose']!r}")
+    for g in report["grants"]:
+        if g["warning"]:
+            click.echo(f"warning: grant {g['id']}: {g['warning']}", err=True)
+            fix = f"p2pcity data regrant {g['id']} --key OWNER_KEY --node {node_url}"
+            click.echo(f"  the owner runs: {fix}", err=True)
     for a in report["accesses"]:
         verdict = "granted" if a["granted"] else f"refused: {a['reason']}"
         click.echo(f"access height {a['height']}  by {a['grantee'][:16]}  {verdict}  {a['purpose']!r}")

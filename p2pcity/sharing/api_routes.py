@@ -17,7 +17,8 @@
   is accepted), then served.
 - ``GET /datasets/{id}/entry``, ``GET /grants/{id}/entry``: the ledger
   entry's canonical bytes (hex), so a client checks fragments and keys
-  against exactly what the chain holds.
+  against exactly what the chain holds (for a grant, with its latest
+  regrant's ``FragmentsEntry`` as ``fragments``, or null).
 - ``POST /reencrypt`` ``{"request": hex ReencryptRequest}``: pre-checked
   against the committed state (so junk never fans out), then sent to every
   proxy of the grant; returns the capsule fragments that verified and why
@@ -42,11 +43,13 @@ from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
 from p2pcity.chain import queries
+from p2pcity.chain.access import proxy_health
 from p2pcity.chain.state import StateView
 from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.sharing.blob_protocol import BlobFetchError, BlobSink, BlobSource
 from p2pcity.sharing.datakey import SharingError
 from p2pcity.sharing.grantee import CfragVerifier
+from p2pcity.sharing.grants import proxy_keys
 from p2pcity.sharing.messages import ReencryptRequest, Refusal
 from p2pcity.sharing.proxy import Refused, check_request
 from p2pcity.sharing.proxy_protocol import CfragCheck, Collected, proxies_of
@@ -275,10 +278,13 @@ def _entry_routes(app: FastAPI, handle: SharingHandle) -> None:
     @app.get("/grants/{grant_id}/entry", summary="A grant's ledger entry, canonical bytes")
     async def grant_entry(grant_id: str) -> Any:
         key = _hash(grant_id)
-        entry = queries.grant(handle.committed_state(), key) if key else None
-        if entry is None:
+        state = handle.committed_state()
+        entry = queries.grant(state, key) if key else None
+        if entry is None or key is None:
             return _error(404, f"no grant {grant_id}")
-        return {"entry": encode(entry).hex()}
+        refreshed = queries.fragments(state, key)
+        # "fragments": the owner's latest regrant, if any (it replaces the grant's own fragments).
+        return {"entry": encode(entry).hex(), "fragments": refreshed and encode(refreshed).hex()}
 
 
 def _reencrypt_route(app: FastAPI, handle: SharingHandle) -> None:
@@ -294,10 +300,14 @@ def _reencrypt_route(app: FastAPI, handle: SharingHandle) -> None:
         if isinstance(verdict, Refused):
             return _error(_STATUS.get(verdict.code, 403), verdict.reason, code=verdict.code.value)
         try:
-            verifier = CfragVerifier(verdict.dataset, verdict.grant)
+            verifier = CfragVerifier(verdict.dataset, verdict.grant, verdict.fragments.threshold)
+            health = proxy_health(verdict.fragments, proxy_keys(state))
         except SharingError as exc:
             return _error(422, str(exc), code=Refusal.BAD_DATASET.value)
-        proxies = proxies_of(state, verdict.grant)
+        # Too few of the grant's proxies are validators now: none of them is asked for nothing.
+        if not health.openable:
+            return _error(409, health.describe(), code=Refusal.TOO_FEW_PROXIES.value)
+        proxies = proxies_of(state, verdict.fragments)
         collected = await handle.collect_cfrags(request, proxies, verifier.threshold, verifier.check)
         return {
             "grant": request.grant_id.hex(),

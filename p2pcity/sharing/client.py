@@ -20,16 +20,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from p2pcity.chain.access import Refusal, dataset_entry_problem, grant_entry_problem, grant_refusal
-from p2pcity.chain.entries import DatasetEntry, GrantEntry
+from p2pcity.chain.access import Refusal, grant_refusal, proxy_health
+from p2pcity.chain.entries import GrantEntry
 from p2pcity.chain.handlers import grant_id_of
 from p2pcity.client import Client, ClientError
 from p2pcity.client_light import LightClient
-from p2pcity.codec import DecodeError, decode, encode
+from p2pcity.codec import encode
 from p2pcity.crypto.keys import Identity, PublicIdentity
 from p2pcity.sharing.datakey import SharingError, open_as_owner
+from p2pcity.sharing.entries import (
+    dataset_entry,
+    grant_entry,
+    grant_fragments,
+    grant_health,
+    validator_keys,
+    validator_keys_of,
+)
 from p2pcity.sharing.grantee import recover_data_key
-from p2pcity.sharing.grants import build_grant, default_threshold
+from p2pcity.sharing.grants import build_grant, build_regrant
 from p2pcity.sharing.http_blobs import (
     Progress,
     download,
@@ -38,7 +46,7 @@ from p2pcity.sharing.http_blobs import (
 from p2pcity.sharing.messages import ReencryptRequest
 from p2pcity.sharing.put import put_data
 from p2pcity.sharing.submit import Submitted, chain_id, send
-from p2pcity.types.tx import AccessGrant, AccessRequest, AccessRevoke
+from p2pcity.types.tx import AccessGrant, AccessRegrant, AccessRequest, AccessRevoke
 
 # The workflows, in one place; put_data and upload_blob live in their own modules.
 __all__ = [
@@ -51,10 +59,13 @@ __all__ = [
     "get_data",
     "grant",
     "grant_entry",
+    "grant_fragments",
+    "grant_health",
     "grants_to",
     "live_grants",
     "pages",
     "put_data",
+    "regrant",
     "revoke",
     "upload_blob",
     "validator_keys",
@@ -73,86 +84,7 @@ class Opened:
     rejected: list[str] = field(default_factory=list)  # capsule fragments that failed verification
 
 
-def _entry(client: Client, path: str, cls: type[Any]) -> Any:
-    try:
-        return decode(cls, bytes.fromhex(str(client.get(path)["entry"])))
-    except (DecodeError, ValueError, KeyError) as exc:
-        raise SharingError(f"the node sent a malformed ledger entry for {path}: {exc}") from exc
-
-
-def dataset_entry(client: Client, dataset_id: bytes, proven: LightClient | None = None) -> DatasetEntry:
-    """The dataset's ledger entry, checked against its id: the owner's signature over it and
-    her proofs of possession. A node that alters or fabricates an entry is caught here; with
-    ``proven``, the entry is also proven on chain against a certified header."""
-    if proven is not None:
-        found = proven.dataset(dataset_id)
-        if found is None:
-            raise SharingError(f"no dataset {dataset_id.hex()} (proven absent)")
-        entry: DatasetEntry = found
-    else:
-        entry = _entry(client, f"/datasets/{dataset_id.hex()}/entry", DatasetEntry)
-    problem = dataset_entry_problem(chain_id(client), dataset_id, entry)
-    if problem is not None:
-        raise SharingError(f"node {client.url} sent a dataset entry that does not verify: {problem}")
-    return entry
-
-
-def grant_entry(client: Client, grant_id: bytes, proven: LightClient | None = None) -> GrantEntry:
-    """The grant's ledger entry, its terms checked against its id and the owner's signature;
-    with ``proven``, proven on chain too (so its revocation and uses are the chain's)."""
-    if proven is not None:
-        found = proven.grant(grant_id)
-        if found is None:
-            raise SharingError(f"no grant {grant_id.hex()} (proven absent)")
-        entry: GrantEntry = found
-    else:
-        entry = _entry(client, f"/grants/{grant_id.hex()}/entry", GrantEntry)
-    problem = grant_entry_problem(chain_id(client), grant_id, entry)
-    if problem is not None:
-        raise SharingError(f"node {client.url} sent a grant entry that does not verify: {problem}")
-    return entry
-
-
 # --- owner ------------------------------------------------------------------
-
-
-def validator_keys(nodes: Sequence[Client]) -> dict[bytes, bytes]:
-    """Current validators' accounts -> PRE keys, as f+1 distinct nodes agree they are committed.
-
-    One node could lie (every key its own: then it alone, with a revoked
-    grantee, would hold ``threshold`` fragments), so the owner asks several
-    and refuses on any disagreement or with fewer than f+1 distinct nodes
-    (distinct by node id): at least one of f+1 is honest. The light client of
-    issue 13 replaces this with proofs. The ledger also refuses fragments not
-    sealed to the registered keys, whatever a node told the owner.
-    """
-    answers: dict[str, dict[bytes, bytes]] = {}
-    for node in nodes:
-        node_id = str(node.status().get("node_id", node.url))
-        answers.setdefault(node_id, _validator_keys_of(node))
-    distinct = {tuple(sorted(a.items())) for a in answers.values()}
-    if len(distinct) > 1:
-        raise SharingError(
-            f"nodes disagree about the validators' PRE keys ({', '.join(sorted(answers))}): "
-            "one of them is lying or behind; not granting"
-        )
-    keys = next(iter(answers.values()))
-    need = default_threshold(len(keys))  # f + 1
-    if len(answers) < need:
-        raise SharingError(
-            f"the validators' PRE keys need the same answer from {need} distinct nodes, got {len(answers)}: "
-            "give more nodes (--confirm-node)"
-        )
-    return keys
-
-
-def _validator_keys_of(client: Client) -> dict[bytes, bytes]:
-    info = client.get("/validators")
-    pre = {d["account"]: d["pre_key"] for d in info["districts"]}
-    missing = [v for v in info["validators"] if v not in pre]
-    if missing:
-        raise SharingError(f"validators without a district entry: {', '.join(m[:16] for m in missing)}")
-    return {bytes.fromhex(v): bytes.fromhex(pre[v]) for v in info["validators"]}
 
 
 def grant(
@@ -190,6 +122,43 @@ def grant(
     )
     tx, result = send(client, identity, body, wait)
     return Submitted(grant_id_of(tx), result)
+
+
+def regrant(
+    client: Client,
+    identity: Identity,
+    grant_id: bytes,
+    *,
+    confirm: Sequence[Client] = (),
+    threshold: int | None = None,
+    wait: bool = True,
+    proven: LightClient | None = None,
+) -> Submitted:
+    """Refresh grant ``grant_id``'s key fragments to the current validators (the owner only).
+
+    The validators' PRE keys and the set version come as for :func:`grant`: agreed by
+    ``client`` and ``confirm``, or proven with ``proven``. The ledger refuses a regrant
+    made for another set than the current one, so a node lying about the set gets nothing
+    sealed to the wrong proxies."""
+    entry = grant_entry(client, grant_id, proven)
+    if entry.owner != identity.signer.public_key:
+        raise SharingError("only the grant's owner can regrant it")
+    dataset = dataset_entry(client, entry.grant.dataset_id, proven)
+    if proven is not None:
+        vset, districts = proven.validators()
+        keys = {d.district.account: d.district.pre_key for d in districts}
+        version = vset.version
+    else:
+        keys = validator_keys([client, *confirm])
+        version = int(client.get("/validators")["version"])
+    current = grant_fragments(client, entry, proven)
+    if {(k.validator, k.pre_key) for k in current.kfrags} == set(keys.items()):
+        raise SharingError(f"the grant's fragments are already the current validators' (set {version})")
+    body: AccessRegrant = build_regrant(
+        identity, chain_id(client), dataset, entry, keys, version, threshold=threshold
+    )
+    _, result = send(client, identity, body, wait)
+    return Submitted(grant_id, result)
 
 
 def pages(client: Client, path: str, limit: int | None = None, **params: Any) -> Iterator[dict[str, Any]]:
@@ -248,15 +217,22 @@ def audit(client: Client, dataset_id: bytes, now_ms: int | None = None) -> dict[
 
     Each grant gets a ``status``: ``live``, or the refusal code the ledger's
     rule gives its next request for its purpose now (``revoked``, ``expired``,
-    ``used-up``).
+    ``used-up``); ``live_proxies`` (how many of its fragments' holders are
+    validators now), ``threshold``, and a ``warning`` when a live grant is at
+    or below its threshold (the owner should regrant it).
     """
     now = int(time.time() * 1000) if now_ms is None else now_ms
     dataset = client.get(f"/datasets/{dataset_id.hex()}")
     grants = list(pages(client, "/grants", dataset=dataset_id.hex()))
+    keys = validator_keys_of(client)
     for g in grants:
         entry = grant_entry(client, bytes.fromhex(g["id"]))
         code = grant_refusal(entry, entry.grant.grantee, entry.grant.purpose, now)
         g["status"] = "live" if code is None else code.value
+        health = proxy_health(grant_fragments(client, entry), keys)
+        g["live_proxies"], g["threshold"] = health.live, health.threshold
+        # Only a grant that still allows accesses needs its proxies: a warning for those alone.
+        g["warning"] = health.describe() if code is None and health.at_risk else None
     accesses = list(pages(client, "/audit", dataset=dataset_id.hex()))
     return {"dataset": dataset, "grants": grants, "accesses": accesses}
 
@@ -332,6 +308,14 @@ def get_data(
         if entry.grant.verifying_key != dataset.dataset.verifying_key:
             raise SharingError("the grant's verifying key is not the dataset's: the node's entries disagree")
         chain = chain_id(client)
+        fragments = grant_fragments(client, entry, proven)
+        health = grant_health(client, fragments, proven)
+        if not health.openable:
+            # Before spending a use of the grant: the proxies that could serve are too few.
+            raise SharingError(
+                f"{Refusal.TOO_FEW_PROXIES.value}: {health.describe()}; ask the owner to run "
+                f"`p2pcity data regrant {grant_id.hex()}`"
+            )
         if request_tx is None:
             # The ledger would refuse (and count nothing): say why before spending a transaction.
             code = grant_refusal(entry, me, purpose, now_ms)
@@ -346,7 +330,7 @@ def get_data(
                 f"(retry with --request {request_tx.hex()}): {_failures(reply)}"
             )
         cfrags = [bytes.fromhex(c["cfrag"]) for c in reply["cfrags"]]
-        recovered = recover_data_key(identity, dataset, entry, cfrags)
+        recovered = recover_data_key(identity, dataset, entry, cfrags, fragments.threshold)
         key, rejected = recovered.data_key, recovered.rejected
     size = download(client, dataset, key, out_path, progress)
     return Opened(out_path, size, grant_id, request_tx, rejected)

@@ -25,13 +25,14 @@ class CfragVerifier:
     where it happened) and the grantee runs it again (she trusts no node).
     """
 
-    def __init__(self, dataset: DatasetEntry, grant: GrantEntry) -> None:
+    def __init__(self, dataset: DatasetEntry, grant: GrantEntry, threshold: int | None = None) -> None:
+        """``threshold``: the fragments' in use (a regrant's may differ from the grant's own)."""
         if grant.grant.dataset_id != dataset.dataset_id:
             raise SharingError("the grant is for another dataset")
         opened = read_capsule(dataset.dataset)
         self.capsule = opened.capsule
         self.delegating_key = opened.delegating_key
-        self.threshold = grant.grant.threshold
+        self.threshold = grant.grant.threshold if threshold is None else threshold
         try:
             self.verifying_key = umbral.PublicKey.from_bytes(grant.grant.verifying_key)
             self.receiving_key = umbral.PublicKey.from_bytes(grant.grant.grantee_pre_key)
@@ -64,12 +65,21 @@ class Recovered:
 
 
 def recover_data_key(
-    grantee: Identity, dataset: DatasetEntry, grant: GrantEntry, cfrags: Iterable[bytes]
+    grantee: Identity,
+    dataset: DatasetEntry,
+    grant: GrantEntry,
+    cfrags: Iterable[bytes],
+    threshold: int | None = None,
 ) -> Recovered:
-    """Verify ``cfrags``, drop bad and duplicate ones, combine ``threshold`` and open the data key."""
+    """Verify ``cfrags``, drop bad and duplicate ones, combine ``threshold`` and open the data key.
+
+    Fragments re-encrypted with key fragments of different splits (the grant's own and a
+    regrant's: a retired proxy still answering from an old one) verify alike but do not
+    combine: they are grouped by split (their precursor) and each group that reaches the
+    threshold is tried, the largest first."""
     if grant.grant.grantee_pre_key != grantee.public.pre_key:
         raise SharingError("this grant is for another grantee key")
-    verifier = CfragVerifier(dataset, grant)
+    verifier = CfragVerifier(dataset, grant, threshold)
     good: list[umbral.VerifiedCapsuleFrag] = []
     seen: set[bytes] = set()
     rejected: list[str] = []
@@ -86,16 +96,26 @@ def recover_data_key(
         seen.add(kfrag_id)
         good.append(verified)
     t = verifier.threshold
-    if len(good) < t:
+    splits: dict[bytes, list[umbral.VerifiedCapsuleFrag]] = {}
+    for verified in good:
+        splits.setdefault(verified.cfrag.precursor.to_bytes(), []).append(verified)
+    usable = sorted((g for g in splits.values() if len(g) >= t), key=len, reverse=True)
+    if not usable:
         bad = f"; {len(rejected)} rejected: {rejected[0]}" if rejected else ""
-        raise SharingError(f"{len(good)} valid capsule fragments, {t} needed{bad}")
+        mixed = f" (from {len(splits)} different splits)" if len(splits) > 1 else ""
+        raise SharingError(f"{len(good)} valid capsule fragments{mixed}, {t} needed{bad}")
     receiving = umbral.SecretKey.from_bytes(grantee.pre_secret)
-    try:
-        key = umbral.decrypt_reencrypted(
-            receiving, verifier.delegating_key, verifier.capsule, good[:t], dataset.dataset.sealed_key
-        )
-    except umbral.UmbralError as exc:
-        raise SharingError(f"cannot open the data key: {exc}") from exc
+    key = b""
+    for group in usable:
+        try:
+            key = umbral.decrypt_reencrypted(
+                receiving, verifier.delegating_key, verifier.capsule, group[:t], dataset.dataset.sealed_key
+            )
+            break
+        except umbral.UmbralError as exc:
+            problem = exc
+    else:
+        raise SharingError(f"cannot open the data key: {problem}")
     if len(key) != KEY_SIZE:
         raise SharingError("the sealed data key has the wrong size")
     return Recovered(key, t, rejected)

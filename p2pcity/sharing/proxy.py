@@ -21,11 +21,11 @@ one capsule fragment, which is useless without the grantee's secret key and
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from p2pcity.chain import queries
-from p2pcity.chain.access import SERVE_WINDOW_MS, Refusal, grant_refusal
+from p2pcity.chain.access import SERVE_WINDOW_MS, Fragments, Refusal, fragments_of, grant_refusal
 from p2pcity.chain.entries import AccessEntry, DatasetEntry, GrantEntry
 from p2pcity.chain.state import StateView, access_key
 from p2pcity.codec import DecodeError, decode, encode
@@ -69,6 +69,7 @@ class Work:
     """A request the committed state allows: what is needed to re-encrypt it."""
 
     grant: GrantEntry
+    fragments: Fragments  # the grant's own or its latest regrant's: what the proxies serve from
     dataset: DatasetEntry
     access: AccessEntry
     sealed_kfrag: bytes | None  # this proxy's sealed fragment; None when checked for no proxy
@@ -96,11 +97,22 @@ def check_request(
     message = request_message(chain_id, request.grant_id, request.request_tx)
     if not verify(grant.grantee, message, request.signature):
         return Refused(Refusal.BAD_SIGNATURE, "request is not signed by the grant's grantee for this request")
+    fragments = fragments_of(entry, queries.fragments(state, request.grant_id))
     sealed = pre_key = None
     if proxy is not None:
-        # Rule: a proxy serves only grants that gave it a key fragment.
-        mine = [k for k in grant.kfrags if k.validator == proxy]
-        if not mine:
+        vset = queries.validator_set(state)
+        mine = [k for k in fragments.kfrags if k.validator == proxy]
+        held = mine or [k for k in grant.kfrags if k.validator == proxy]
+        # Rule: only a current validator serves: a removed one's fragments belong to an earlier
+        # set, whose trust the chain no longer vouches for.
+        if held and proxy not in vset.validators:
+            return Refused(
+                Refusal.RETIRED,
+                f"this node is no longer a validator (set {vset.version}): it serves no grant; "
+                "the grant's owner can regrant it to the current validators",
+            )
+        # Rule: a proxy serves only grants that gave it a key fragment (the latest regrant's, if any).
+        if not mine or proxy not in vset.validators:
             return Refused(Refusal.NOT_A_PROXY, "this validator holds no key fragment of the grant")
         sealed, pre_key = mine[0].sealed, mine[0].pre_key
     # Rule: a revoked grant is refused from the revoke's committed height on.
@@ -134,7 +146,7 @@ def check_request(
     dataset = queries.dataset(state, grant.dataset_id)
     if dataset is None:
         return Refused(Refusal.BAD_DATASET, "the grant's dataset is not in the state")
-    return Work(entry, dataset, access, sealed, pre_key)
+    return Work(entry, fragments, dataset, access, sealed, pre_key)
 
 
 class Proxy:
@@ -155,8 +167,9 @@ class Proxy:
         self._secret = umbral.SecretKey.from_bytes(identity.pre_secret)
         self._served = served if served is not None else MemoryServedLog()
         self._rng = rng
-        # grant id -> verified fragment, or why it is unusable (a bad fragment stays bad).
-        self._kfrags: OrderedDict[bytes, umbral.VerifiedKeyFrag | str] = OrderedDict()
+        # (grant id, regrant set version) -> verified fragment, or why it is unusable (a bad
+        # fragment stays bad; a regrant's is another fragment).
+        self._kfrags: OrderedDict[tuple[bytes, int | None], umbral.VerifiedKeyFrag | str] = OrderedDict()
         self._cache_size = cache_size
         self.served = 0
         self.refused: Counter[str] = Counter()
@@ -195,18 +208,20 @@ class Proxy:
         return ReencryptResponse(self.account, b"", code.value, reason)
 
     def _kfrag(self, work: Work, delegating: umbral.PublicKey) -> umbral.VerifiedKeyFrag | str:
-        grant_id = work.grant.grant_id
-        cached = self._kfrags.get(grant_id)
+        slot = (work.grant.grant_id, work.fragments.set_version)
+        cached = self._kfrags.get(slot)
         if cached is not None:
-            self._kfrags.move_to_end(grant_id)
+            self._kfrags.move_to_end(slot)
             return cached
         assert work.sealed_kfrag is not None
-        grant = work.grant.grant
+        grant = replace(work.grant.grant, threshold=work.fragments.threshold)
         found: umbral.VerifiedKeyFrag | str
         if work.pre_key != self.pre_key:
-            found = "key fragment is sealed to another PRE key than this validator's"
+            found = "key fragment is sealed to another PRE key than this validator's (rotated since?)"
         else:
-            binding = kfrag_binding(self.chain_id, grant, self.account, self.pre_key)
+            binding = kfrag_binding(
+                self.chain_id, grant, self.account, self.pre_key, work.fragments.set_version
+            )
             try:
                 # Opens only with the binding of this very grant: a fragment lifted from another fails.
                 plain = umbral.decrypt_from(self._secret, work.sealed_kfrag, binding)
@@ -218,7 +233,7 @@ class Proxy:
                 )
             except umbral.UmbralError as exc:
                 found = f"key fragment unusable (not sealed for this grant?): {exc}"
-        self._kfrags[grant_id] = found
+        self._kfrags[slot] = found
         if len(self._kfrags) > self._cache_size:
             self._kfrags.popitem(last=False)
         return found

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import trio
 
 from p2pcity.chain import queries
-from p2pcity.chain.entries import GrantEntry
+from p2pcity.chain.access import Fragments
 from p2pcity.chain.state import StateView
 from p2pcity.codec import DecodeError, decode, encode
 from p2pcity.net import NetError, Network, RequestHandler, RequestTimeoutError
@@ -68,10 +68,11 @@ class Collected:
         return len(self.cfrags) >= self.threshold
 
 
-def proxies_of(state: StateView, grant: GrantEntry) -> list[tuple[bytes, str]]:
-    """(account, peer id) of each proxy of ``grant``; "" for a district no longer on chain."""
+def proxies_of(state: StateView, fragments: Fragments) -> list[tuple[bytes, str]]:
+    """(account, peer id) of each holder of a grant's ``fragments`` (its own or its latest
+    regrant's); "" for a district no longer on chain."""
     peers = {e.district.account: e.district.peer_id for e in queries.districts(state)}
-    return [(k.validator, peers.get(k.validator, "")) for k in grant.grant.kfrags]
+    return [(k.validator, peers.get(k.validator, "")) for k in fragments.kfrags]
 
 
 async def collect_cfrags(

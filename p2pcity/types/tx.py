@@ -173,6 +173,18 @@ class AccessGrant:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessRegrant:
+    """The owner refreshes grant ``grant_id``'s key fragments to the validators of set
+    ``set_version`` (the current one: a regrant signed for another set is refused), with a
+    fresh split of the re-encryption key (``threshold`` of one fragment per validator)."""
+
+    grant_id: Hash
+    set_version: U64
+    threshold: U32
+    kfrags: Annotated[tuple[SealedKeyFrag, ...], MaxLen(256)]
+
+
+@dataclass(frozen=True, slots=True)
 class AccessRevoke:
     grant_id: Hash
 
@@ -189,6 +201,7 @@ TX_KINDS: dict[str, type[Any]] = {
     "dataset.register": DatasetRegister,
     "access.grant": AccessGrant,
     "access.revoke": AccessRevoke,
+    "access.regrant": AccessRegrant,
     "access.request": AccessRequest,
 }
 _KIND_OF = {cls: kind for kind, cls in TX_KINDS.items()}
