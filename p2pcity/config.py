@@ -24,6 +24,7 @@ from typing import Any
 from p2pcity._files import write_private
 from p2pcity.net.config import PNET_SPEC, PNET_WIRES, parse_multiaddr, split_p2p_addr
 from p2pcity.net.errors import ConfigError as NetConfigError
+from p2pcity.types.epoch import Waypoint
 
 
 class ConfigError(ValueError):
@@ -76,6 +77,9 @@ class ConsensusSettings:
     # A leader waits this long for transactions before proposing an empty block.
     empty_block_interval_ms: int = 1000
     min_block_interval_ms: int = 100
+    # A trusted checkpoint HEIGHT:BLOCK_HASH[:EPOCH] (e.g. from another district's operator):
+    # the node refuses any history that conflicts with it. "": none. `p2pcity start --waypoint`.
+    waypoint: str = ""
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,11 @@ class NodeConfig:
             raise ConfigError("consensus.base_timeout_ms must be >= 50 and <= max_timeout_ms")
         if not 1 <= c.max_block_txs <= 20_000:
             raise ConfigError("consensus.max_block_txs must be between 1 and 20000")
+        if c.waypoint:
+            try:
+                Waypoint.parse(c.waypoint)
+            except ValueError as exc:
+                raise ConfigError(f"consensus.waypoint: {exc}") from exc
         if self.log.level not in ("debug", "info", "warning", "error"):
             raise ConfigError("log.level must be debug, info, warning or error")
         if self.log.console not in ("text", "json"):

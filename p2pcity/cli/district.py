@@ -10,7 +10,8 @@ The procedure (README, "Add a district as a validator on a live network"):
    change.json --key identity.json`` (offline; 2f+1 approvals are needed);
 4. anyone submits it: ``p2pcity district submit change.json --key K --node URL``,
    which returns once the new epoch runs;
-5. ``p2pcity district list --node URL`` shows the epoch, the set and the roles.
+5. ``p2pcity district list --node URL`` shows the epoch, the set and the roles;
+   ``p2pcity district waypoint --node URL`` prints a trusted checkpoint for a new node.
 """
 
 from __future__ import annotations
@@ -157,3 +158,33 @@ def list_command(node_url: str, as_json: bool) -> None:
     for d in sorted(current["districts"], key=lambda d: d["name"]):
         role = "validator" if d["account"] in validators else d["role"]
         click.echo(f"  {d['name']:20} {role:9} {d['account'][:16]}  since height {d['since_height']}")
+
+
+@district.command("waypoint")
+@NODE
+@click.option(
+    "--confirm-node",
+    "confirm_urls",
+    multiple=True,
+    help="Another node's API URL (repeat): each must hold the same block at that height.",
+)
+def waypoint_command(node_url: str, confirm_urls: tuple[str, ...]) -> None:
+    """Print a waypoint (HEIGHT:BLOCK_HASH:EPOCH) of the last committed block, for
+    `p2pcity start --waypoint` or `consensus.waypoint`; with --confirm-node, only if every
+    node given holds the same block there (get it from nodes you trust, f+1 of them)."""
+    with Client(node_url) as node:
+        try:
+            latest = node.get("/blocks/latest")
+        except ClientError as exc:
+            raise UserError(str(exc)) from exc
+    height, block_hash = int(latest["height"]), str(latest["hash"])
+    for url in confirm_urls:
+        with Client(url) as other:
+            try:
+                theirs = other.get(f"/blocks/{height}")
+            except ClientError as exc:
+                raise UserError(f"{url}: {exc}") from exc
+        if theirs["hash"] != block_hash:
+            found = theirs["hash"][:16]
+            raise UserError(f"{url} holds block {found} at height {height}, not {block_hash[:16]}")
+    click.echo(f"{height}:{block_hash}:{latest.get('epoch', 0)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ import click
 from p2pcity.chain.genesis import Genesis, GenesisError
 from p2pcity.cli.errors import UserError
 from p2pcity.cli.startup import check_ports, startup_problem
-from p2pcity.config import NodeConfig, P2PSettings
+from p2pcity.config import ConfigError, NodeConfig, P2PSettings
 from p2pcity.crypto.accounts import format_account, short_account
 from p2pcity.home import DistrictCard, init_home, new_genesis
 
@@ -112,9 +113,21 @@ def init(
 
 @click.command("start")
 @HOME
-def start(home: Path) -> None:
+@click.option(
+    "--waypoint",
+    help="A trusted checkpoint HEIGHT:BLOCK_HASH[:EPOCH] (overrides consensus.waypoint): history "
+    "that conflicts with it is refused. Get one with `p2pcity district waypoint --node URL`.",
+)
+def start(home: Path, waypoint: str | None) -> None:
     """Run the node in the foreground until SIGTERM or Ctrl-C."""
     config = NodeConfig.load(home)
+    if waypoint is not None:
+        consensus = dataclasses.replace(config.consensus, waypoint=waypoint)
+        config = dataclasses.replace(config, consensus=consensus)
+        try:
+            config.validate()
+        except ConfigError as exc:
+            raise UserError(f"--waypoint: {exc}") from exc
     if not config.genesis_file.exists():
         raise UserError(f"{config.genesis_file} is missing: get the chain's genesis from its operator")
     problem = check_ports(config)

@@ -50,6 +50,7 @@ from p2pcity.sharing.uploads import Quotas, UploadGate
 from p2pcity.store import Store, StoreError
 from p2pcity.types.block import Block, QuorumCert
 from p2pcity.types.consensus import Evidence
+from p2pcity.types.epoch import Waypoint
 from p2pcity.types.tx import Transaction
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ class Node:
         self.identity = Identity.load(config.identity_file)
         self.account = self.identity.signer.public_key
         self.genesis_id = self.genesis.block().id
+        # A trusted checkpoint (consensus.waypoint): history that conflicts with it is refused.
+        waypoint = config.consensus.waypoint
+        self.waypoint = Waypoint.parse(waypoint) if waypoint else None
         self.metrics = Metrics()
         self.evidence: list[Evidence] = []
         self.store = Store.open(config.data_dir, chain_id=self.chain_id)
@@ -139,6 +143,12 @@ class Node:
             raise ConfigError(
                 f"{self.config.data_dir} holds a chain with another genesis than {self.config.genesis_file}"
             )
+        # Fail-stop: a store that already holds history conflicting with the trusted waypoint.
+        if self.waypoint is not None:
+            at = self.store.block_at(self.waypoint.height)
+            conflict = at and self.waypoint.conflict(at.height, at.id, at.header.epoch)
+            if conflict:
+                raise ConfigError(f"{self.config.data_dir} holds a fork: {conflict}")
 
     def validators(self) -> tuple[bytes, ...]:
         return self.districts.validators()
@@ -192,7 +202,8 @@ class Node:
         )
 
     def _verify_sync(self, head: Block, job: SyncedBlocks) -> tuple[list[Block], list[QuorumCert]]:
-        return final_synced(head, job, epoch_verifier(self.store, self.chain_id, self.genesis_id, verify))
+        verifier = epoch_verifier(self.store, self.chain_id, self.genesis_id, verify)
+        return final_synced(head, job, verifier, self.waypoint)
 
     # --- commits -------------------------------------------------------------
 

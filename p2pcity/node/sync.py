@@ -38,7 +38,7 @@ from p2pcity.node.ports import CommittedChain, Inbox, ValidatorView
 from p2pcity.node.replica import SyncedBlocks
 from p2pcity.node.wire import MAX_SYNC_BATCH, SyncItem, SyncRequest
 from p2pcity.types.block import Block, QuorumCert
-from p2pcity.types.epoch import EpochEnd
+from p2pcity.types.epoch import EpochEnd, Waypoint
 
 log = logging.getLogger(__name__)
 SYNC_INTERVAL = 2.0
@@ -69,8 +69,16 @@ def behind(ours: int, our_epoch: int, peer: int, peer_epoch: int) -> bool:
     return is_syncing(ours, peer) or (peer_epoch > our_epoch and peer > ours)
 
 
-def final_synced(head: Block, job: SyncedBlocks, verifier: Verifier) -> tuple[list[Block], list[QuorumCert]]:
-    """The blocks of ``job`` proven final on top of committed ``head``, each with the QC that certifies it."""
+def final_synced(
+    head: Block, job: SyncedBlocks, verifier: Verifier, waypoint: Waypoint | None = None
+) -> tuple[list[Block], list[QuorumCert]]:
+    """The blocks of ``job`` proven final on top of committed ``head``, each with the QC that certifies it.
+
+    With a ``waypoint`` (a trusted checkpoint), a batch holding another block at its height
+    is refused whole, however well signed: its blocks are that block's ancestors (each links
+    to the one before), so none of that history is committed, below the waypoint or through
+    it. (A fork that leaves the waypoint's chain more than one batch below it is caught only
+    at the waypoint: the node then refuses it and says so, but may have committed its prefix.)"""
     tree = BlockTree(head)
     parent = head
     accepted: list[Block] = []
@@ -87,6 +95,12 @@ def final_synced(head: Block, job: SyncedBlocks, verifier: Verifier) -> tuple[li
         # Rule: its justify QC is a quorum of valid votes.
         if not verifier.qc(block.justify):
             break
+        # Rule: nothing of a chain that conflicts with the trusted waypoint (the batch is linked:
+        # every block before this one is its ancestor, so none is the waypoint's history).
+        conflict = waypoint.conflict(block.height, block.id, block.header.epoch) if waypoint else None
+        if conflict is not None:
+            log.error("REFUSED history from peer %s: %s; none of it is committed", job.peer[-8:], conflict)
+            return [], []
         tree.add(block)
         accepted.append(block)
         certificates.append(block.justify)

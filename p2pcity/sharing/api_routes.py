@@ -52,7 +52,7 @@ from p2pcity.sharing.grantee import CfragVerifier
 from p2pcity.sharing.grants import proxy_keys
 from p2pcity.sharing.messages import ReencryptRequest, Refusal
 from p2pcity.sharing.proxy import Refused, check_request
-from p2pcity.sharing.proxy_protocol import CfragCheck, Collected, proxies_of
+from p2pcity.sharing.proxy_protocol import CfragCheck, Collected, ProxyFailure, proxies_of
 from p2pcity.sharing.uploads import TICKET_HEADER, QuotaError, TicketError, UploadGate
 from p2pcity.store import MAX_CHUNK, BlobHashError, BlobWriter, StoreError
 
@@ -301,14 +301,23 @@ def _reencrypt_route(app: FastAPI, handle: SharingHandle) -> None:
             return _error(_STATUS.get(verdict.code, 403), verdict.reason, code=verdict.code.value)
         try:
             verifier = CfragVerifier(verdict.dataset, verdict.grant, verdict.fragments.threshold)
-            health = proxy_health(verdict.fragments, proxy_keys(state))
+            validators = proxy_keys(state)
+            health = proxy_health(verdict.fragments, validators)
         except SharingError as exc:
             return _error(422, str(exc), code=Refusal.BAD_DATASET.value)
         # Too few of the grant's proxies are validators now: none of them is asked for nothing.
         if not health.openable:
             return _error(409, health.describe(), code=Refusal.TOO_FEW_PROXIES.value)
-        proxies = proxies_of(state, verdict.fragments)
+        holders = proxies_of(state, verdict.fragments)
+        # A holder that is no longer a validator refuses (``retired``): said here, not asked
+        # (a removed district is no longer admitted to the network either).
+        proxies = [(account, peer) for account, peer in holders if account in validators]
         collected = await handle.collect_cfrags(request, proxies, verifier.threshold, verifier.check)
+        collected.failures.extend(
+            ProxyFailure(account, peer, Refusal.RETIRED.value, "no longer a validator: not asked")
+            for account, peer in holders
+            if account not in validators
+        )
         return {
             "grant": request.grant_id.hex(),
             "threshold": collected.threshold,

@@ -92,5 +92,36 @@ class Waypoint:
         """``height:block-id-hex:epoch`` (the set is read from the chain and checked against it)."""
         return f"{self.height}:{self.block_id.hex()}:{self.epoch}"
 
+    @classmethod
+    def parse(cls, text: str) -> Waypoint:
+        """The :meth:`text` form (``height:block-id-hex`` with epoch 0 too); raises ValueError."""
+        shape = f"a waypoint is HEIGHT:BLOCK_HASH[:EPOCH] (decimal, 64 hex digits, decimal), got {text!r}"
+        parts = text.strip().split(":")
+        if len(parts) not in (2, 3):
+            raise ValueError(shape)
+        try:
+            height, block_id = int(parts[0]), bytes.fromhex(parts[1])
+            epoch = int(parts[2]) if len(parts) == 3 else 0
+        except ValueError:
+            raise ValueError(shape) from None
+        if height < 0 or epoch < 0 or len(block_id) != 32:
+            raise ValueError(shape)
+        return cls(height, block_id, epoch, ())
+
+    def conflict(self, height: int, block_id: bytes, epoch: int) -> str | None:
+        """Why a block (``height``, ``block_id``, of ``epoch``) conflicts with this waypoint, or None.
+
+        Only the block at the waypoint's height is judged, by its id (which commits to its
+        header, epoch included); the blocks around it are tied to it by their parent links,
+        which the chain's rules check."""
+        if height != self.height:
+            return None
+        if block_id != self.block_id:
+            return (
+                f"block {block_id.hex()[:16]} of epoch {epoch} at height {height} conflicts with the "
+                f"waypoint {self.text()}"
+            )
+        return None
+
 
 __all__ = ["EpochChangeProof", "EpochEnd", "Waypoint", "start_qc"]
