@@ -2,10 +2,18 @@
 
 The starting set is every district's peer id in the genesis (validators and
 observers), the other bootstrap nodes named in the genesis, and the config's
-``extra_peers``. With ``follow`` set, a `Follower` polls a trusted node's
-``GET /validators`` and the live district set replaces the genesis districts
-(the fixed extras stay), so a district added on chain can connect and one
-removed is disconnected. A failed or empty answer keeps the current set.
+``extra_peers``. The district set then follows the chain's committed
+changes, so a district added on chain can connect and one removed is
+disconnected (the fixed extras stay):
+
+- by default (``follow = ""`` or ``"auto"``) a :class:`ChainFollower` asks the
+  genesis validators, and then each agreed set's, over libp2p, and takes a
+  set only when f+1 of them report it: nothing to configure, and no single
+  node is trusted;
+- with ``follow = URL`` a :class:`Follower` polls that one trusted node's
+  ``GET /validators`` instead; ``follow = "off"`` keeps the genesis set.
+
+A failed, empty or disputed answer keeps the current set.
 """
 
 from __future__ import annotations
@@ -19,9 +27,17 @@ import httpx
 import trio
 
 from p2pcity.chain.genesis import Genesis
+from p2pcity.codec import DecodeError, decode
+from p2pcity.net import NetError, Network
 from p2pcity.net.config import check_peer_id, split_p2p_addr
 from p2pcity.net.errors import ConfigError as NetConfigError
 from p2pcity.net.logs import power_of_two
+from p2pcity.node.membership import (
+    MAX_MEMBERSHIP_SIZE,
+    MEMBERSHIP_PROTOCOL,
+    Membership,
+    genesis_membership,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +156,100 @@ class Follower:
         self.failures = 0
         self.last_error = ""
         self._on_members(members)
+
+
+def agreed(trusted: Membership, answers: Mapping[str, Membership]) -> Membership | None:
+    """The newest membership that f+1 distinct validators of ``trusted`` report, or None.
+
+    ``answers`` maps the peer that answered (authenticated by the libp2p
+    handshake) to its answer. Only validators of the set the bootstrap
+    already trusts count, each once; with at most f of them faulty, f+1
+    equal answers include an honest one, which is committed state. So one
+    lying district (or f) cannot get a stranger admitted nor a district
+    expelled. An answer older than ``trusted`` is ignored (a node behind).
+    """
+    peers = trusted.validator_peers()
+    need = (len(trusted.validators) - 1) // 3 + 1
+    support: dict[Membership, set[bytes]] = {}
+    for peer, answer in answers.items():
+        account = peers.get(peer)
+        if account is None or answer.version < trusted.version:
+            continue
+        support.setdefault(answer, set()).add(account)
+    backed = [m for m, who in support.items() if len(who) >= need]
+    return max(backed, key=lambda m: m.version, default=None)
+
+
+def members_of(membership: Membership) -> dict[str, str]:
+    """The admission's district part: peer id -> name, for districts with a valid peer id."""
+    members: dict[str, str] = {}
+    for m in membership.districts:
+        try:
+            members[check_peer_id(m.peer_id)] = m.name
+        except NetConfigError:
+            log.debug("follow: district %r has no valid peer id (%r)", m.name, m.peer_id)
+    return members
+
+
+class ChainFollower:
+    """Follows committed changes by itself: asks the trusted validators it is connected to
+    for their committed district set over libp2p (``p2pcity.node.membership``) every
+    ``interval`` seconds, and takes a new set when f+1 of them agree (:func:`agreed`).
+
+    Trust starts at the genesis and moves with each agreed set, so the follower keeps up
+    change by change while it runs (after a long downtime it starts again from the
+    genesis set, whose validators must then still be f+1 honest and reachable)."""
+
+    url = "the validators (over libp2p)"
+
+    def __init__(
+        self,
+        network: Network,
+        genesis: Genesis,
+        interval: float,
+        on_members: Callable[[dict[str, str]], None],
+        timeout: float = 5.0,
+    ) -> None:
+        self.network = network
+        self.trusted = genesis_membership(genesis)
+        self._interval = interval
+        self._timeout = timeout
+        self._on_members = on_members
+        self.failures = 0
+        self.last_error = ""
+
+    async def run(self) -> None:
+        while True:
+            await self.poll()
+            await trio.sleep(self._interval)
+
+    async def poll(self) -> None:
+        answers: dict[str, Membership] = {}
+        peers = self.trusted.validator_peers()
+
+        async def ask(peer: str) -> None:
+            try:
+                raw = await self.network.request(peer, MEMBERSHIP_PROTOCOL, b"?", self._timeout)
+                answers[peer] = decode(Membership, raw, max_size=MAX_MEMBERSHIP_SIZE)
+            except (NetError, DecodeError) as exc:
+                log.debug("follow: %s did not answer: %s", peer[-8:], exc)
+
+        async with trio.open_nursery() as nursery:
+            for peer in self.network.connected_peers():
+                if peer in peers:
+                    nursery.start_soon(ask, peer)
+        found = agreed(self.trusted, answers)
+        if found is None:
+            self.failures += 1
+            need = (len(self.trusted.validators) - 1) // 3 + 1
+            self.last_error = f"{len(answers)} validators answered, no {need} agree"
+            if power_of_two(self.failures):
+                log.warning(
+                    "follow: %s (%d rounds in a row); admission unchanged", self.last_error, self.failures
+                )
+            return
+        self.failures, self.last_error = 0, ""
+        if found != self.trusted:
+            log.info("follow: the validators agree on set %d (was %d)", found.version, self.trusted.version)
+            self.trusted = found
+            self._on_members(members_of(found))

@@ -101,7 +101,12 @@ def bootstrap() -> None:
     help="File holding the chain's private-network key (64 hex characters).",
 )
 @click.option("--extra-peer", "extra_peers", multiple=True, help="Peer id to admit besides the districts.")
-@click.option("--follow", default="", help="A trusted node's API URL to poll for the live district set.")
+@click.option(
+    "--follow",
+    default="auto",
+    show_default=True,
+    help='How to follow the district set: "auto" (ask the validators), "off", or a trusted node\'s API URL.',
+)
 @click.option("--force", is_flag=True, help="Rewrite an existing home's config (the key is always kept).")
 def init(
     home: Path,
@@ -176,7 +181,9 @@ def _prepare_home(config: BootstrapConfig, genesis_file: Path | None) -> tuple[s
 
 @bootstrap.command("start")
 @HOME
-@click.option("--follow", default=None, help="Poll this node API's GET /validators (overrides the config).")
+@click.option(
+    "--follow", default=None, help='"auto", "off" or a trusted node\'s API URL (overrides the config).'
+)
 def start(home: Path, follow: str | None) -> None:
     """Run the bootstrap node in the foreground until SIGTERM or Ctrl-C."""
     with _operator_errors():

@@ -15,7 +15,7 @@ Layout (the same names as a district node's home, see :mod:`p2pcity.config`)::
 
     [admission]
     extra_peers = ["12D3KooW..."]            # admitted besides the genesis districts
-    follow = "http://10.0.0.5:8700"          # poll this node's GET /validators ("" = off)
+    follow = "auto"                          # ask the validators (f+1 must agree); "off"; or a node's URL
     follow_interval = 30                     # seconds
 
     [log]
@@ -50,7 +50,7 @@ class BootstrapConfig:
     psk: str = ""
     pnet: str = PNET_SPEC
     extra_peers: tuple[str, ...] = ()
-    follow: str = ""
+    follow: str = "auto"
     follow_interval: float = 30.0
     log_level: str = "info"
     status_interval: float = 60.0
@@ -60,8 +60,10 @@ class BootstrapConfig:
             raise ConfigError("p2p.psk must be 64 hex characters (32 bytes), e.g. `openssl rand -hex 32`")
         if self.pnet not in PNET_WIRES:
             raise ConfigError(f"p2p.pnet must be one of {', '.join(PNET_WIRES)}")
-        if self.follow and not self.follow.startswith(("http://", "https://")):
-            raise ConfigError(f"admission.follow must be an http:// or https:// URL, got {self.follow!r}")
+        if self.follow not in ("", "auto", "off") and not self.follow.startswith(("http://", "https://")):
+            raise ConfigError(
+                f'admission.follow must be "auto", "off" or an http:// or https:// URL, got {self.follow!r}'
+            )
         if self.follow_interval < 1:
             raise ConfigError("admission.follow_interval must be at least 1 second")
         if self.status_interval <= 0:
@@ -109,7 +111,8 @@ class BootstrapConfig:
                 "[admission]",
                 "# Peer ids admitted besides the genesis districts (e.g. operators' tools).",
                 f"extra_peers = {toml_value(list(self.extra_peers))}",
-                "# A trusted node's API to poll for the live district set; empty: genesis only.",
+                '# How to follow the live district set: "auto" (ask the validators, f+1 must agree),',
+                '# "off" (the genesis set only), or a trusted node\'s API URL to poll.',
                 f"follow = {toml_value(self.follow)}",
                 f"follow_interval = {toml_value(self.follow_interval)}",
                 "",
@@ -150,7 +153,7 @@ class BootstrapConfig:
             psk=_str(p2p, "psk", "", "p2p"),
             pnet=_str(p2p, "pnet", PNET_SPEC, "p2p"),
             extra_peers=_strings(admission, "extra_peers", "admission"),
-            follow=_str(admission, "follow", "", "admission"),
+            follow=_str(admission, "follow", "auto", "admission"),
             follow_interval=_seconds(admission, "follow_interval", 30.0, "admission"),
             log_level=_str(log, "level", "info", "log"),
             status_interval=_seconds(log, "status_interval", 60.0, "log"),

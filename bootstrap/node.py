@@ -14,7 +14,7 @@ import sys
 
 import trio
 
-from bootstrap.admission import Admission, Follower, from_genesis
+from bootstrap.admission import Admission, ChainFollower, Follower, from_genesis
 from bootstrap.config import BootstrapConfig
 from p2pcity.chain.genesis import Genesis
 from p2pcity.net import NetConfig, Network, peer_id_from_key_file
@@ -53,7 +53,7 @@ def status_line(
     connected: set[str],
     registrations: dict[str, int],
     namespace: str,
-    follower: Follower | None = None,
+    follower: Follower | ChainFollower | None = None,
 ) -> str:
     """One line: who is connected, what rendezvous holds, whether following works."""
     names = sorted(admission.name(peer) for peer in connected & admission.peers)
@@ -95,7 +95,11 @@ class BootstrapNode:
         self.admission = from_genesis(self.genesis, config.extra_peers, peer_id)
         self.network = Network(net_config(config, self.genesis.chain_id, self.admission.peers))
         url = config.follow if follow is None else follow
-        self.follower = Follower(url, config.follow_interval, self._follow) if url else None
+        self.follower: Follower | ChainFollower | None = None
+        if url in ("", "auto"):  # the default: follow the validators themselves, f+1 agreeing
+            self.follower = ChainFollower(self.network, self.genesis, config.follow_interval, self._follow)
+        elif url != "off":
+            self.follower = Follower(url, config.follow_interval, self._follow)
         self.namespace = self.network.config.rendezvous_namespace
 
     async def serve(self) -> None:

@@ -38,6 +38,7 @@ from p2pcity.node import fail_stop_in
 from p2pcity.node.districts import Districts
 from p2pcity.node.driver import ConsensusDriver, EventInbox
 from p2pcity.node.ledger import Ledger
+from p2pcity.node.membership import MEMBERSHIP_PROTOCOL, membership_handler
 from p2pcity.node.metrics import Metrics
 from p2pcity.node.protocols import Protocols
 from p2pcity.node.recovery import epoch_verifier, recover_core
@@ -339,6 +340,7 @@ class Node:
                 self.protocols.register()
                 self.syncer.register()
                 self.sharing.register()
+                self.network.set_handler(MEMBERSHIP_PROTOCOL, membership_handler(self.committed_state))
                 await nursery.start(self.network.run)
                 await nursery.start(self.protocols.run)
                 await nursery.start(self.driver.run)
