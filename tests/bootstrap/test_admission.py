@@ -85,7 +85,7 @@ def test_config_round_trips_and_accepts_a_minimal_file(tmp_path: Path) -> None:
     # What deploy/compose_init.py writes: only [p2p] listen and psk.
     (tmp_path / "config.toml").write_text(f'[p2p]\nlisten = "/ip4/0.0.0.0/tcp/7000"\npsk = "{"cd" * 32}"\n')
     loaded = BootstrapConfig.load(tmp_path)
-    assert (loaded.psk, loaded.follow, loaded.status_interval) == ("cd" * 32, "", 60.0)
+    assert (loaded.psk, loaded.follow, loaded.status_interval) == ("cd" * 32, "auto", 60.0)
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ import httpx
 import pytest
 
 from p2pcity.client import Client, ClientError
+from p2pcity.config import NodeConfig
 from p2pcity.crypto.keys import Identity
 from p2pcity.home import DistrictCard, new_genesis
 from p2pcity.testnet import Testnet
@@ -170,3 +171,54 @@ def test_remove_a_validator_then_restart_every_node(net: Testnet, tmp_path: Path
     net.start(timeout=180)
     net.wait_for_height(start + 10, timeout=240, nodes=[0, 2, 3, 4])
     same_chain(net, [0, 2, 3, 4], start + 10)
+
+
+@pytest.mark.soak
+def test_rotate_a_districts_keys_on_a_live_testnet(tmp_path: Path) -> None:
+    """README "Rotating a district's keys", step by step: the new home (new account, PRE key
+    and libp2p identity, same name and ports) is registered by ``district propose --rotate``;
+    the old node stops, the new one starts, syncs and votes; the old account signs nothing."""
+    net = Testnet.create(tmp_path / "net", 4, chain_id=CHAIN, config_overrides=FAST)
+    net.start(timeout=180)
+    try:
+        old = net.nodes[3]
+        first = net.nodes[0].api
+        net.wait_for_height(3, timeout=120)
+        config = NodeConfig.load(old.home)
+        home = tmp_path / "rotated"
+        boots = [f"{n.p2p}/p2p/{n.peer_id}" for n in net.nodes[:3]]
+        cli(
+            "init", "--home", str(home), "--district", old.name, "--genesis", str(net.dir / "genesis.json"),
+            "--p2p", old.p2p, "--api", old.api.removeprefix("http://"), "--psk", config.p2p.psk,
+            *(arg for b in boots for arg in ("--bootstrap", b)),
+        )
+        card = card_of(home)
+        assert card.account != old.account and card.peer_id != old.peer_id
+        change(net, tmp_path, ["--rotate", old.name, "--card", str(home / "district.json")], [0, 1, 2], 0)
+        now = validators(first)
+        assert card.account in now["validators"] and old.account not in now["validators"]
+        net.stop_node(3)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "p2pcity", "start", "--home", str(home)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            start = int(httpx.get(first + "/status", timeout=10).json()["height"])
+            net.wait_for_height(start + 8, timeout=240, nodes=[0, 1, 2])
+            deadline = time.monotonic() + 240
+            signers: set[str] = set()
+            while card.account not in signers:
+                assert time.monotonic() < deadline, "the rotated district's new key votes in no QC"
+                top = int(httpx.get(first + "/status", timeout=10).json()["height"])
+                for height in range(start + 1, top + 1):
+                    signers.update(block(first, height)["justify"]["signers"])
+                time.sleep(2)
+            assert old.account not in signers
+            ours = httpx.get(old.api + "/status", timeout=10).json()
+            assert ours["district"] == old.name and int(ours["height"]) >= start
+            assert block(old.api, start)["hash"] == block(first, start)["hash"]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    finally:
+        net.down()

@@ -108,3 +108,16 @@ def test_waypoint_text_round_trips_and_bad_ones_are_refused() -> None:
     for bad in ("", "4", "x:00", "4:abcd", f"-1:{'00' * 32}", f"4:{'00' * 32}:1:2"):
         with pytest.raises(ValueError, match="HEIGHT:BLOCK_HASH"):
             Waypoint.parse(bad)
+
+
+def test_a_bad_waypoint_in_the_config_is_one_clear_error() -> None:
+    import dataclasses  # noqa: PLC0415
+
+    from p2pcity.config import ConfigError, ConsensusSettings, NodeConfig  # noqa: PLC0415
+
+    config = NodeConfig("north", Path("/tmp/x"))
+    good = dataclasses.replace(config, consensus=ConsensusSettings(waypoint=waypoint_at(4).text()))
+    good.validate()
+    bad = dataclasses.replace(config, consensus=ConsensusSettings(waypoint="4:nothex"))
+    with pytest.raises(ConfigError, match=r"consensus\.waypoint: a waypoint is HEIGHT:BLOCK_HASH"):
+        bad.validate()
