@@ -101,6 +101,8 @@ class Result:
 class Simulation(NetworkModel):
     # Model the node's catch-up sync here (tests/simnode runs the node's own instead).
     models_sync = True
+    # The byzantine behaviours a scenario may name (tests/simnode adds its own).
+    behaviours: dict[str, type[Behaviour]] = BEHAVIOURS
 
     def __init__(
         self,
@@ -134,7 +136,7 @@ class Simulation(NetworkModel):
         for r in range(scenario.replicas):
             key_index = scenario.key_of(r)
             kind = scenario.byzantine.get(r)
-            behaviour = BEHAVIOURS[kind](self, r) if kind else Honest(self, r)
+            behaviour = self.behaviours[kind](self, r) if kind else Honest(self, r)
             core = self._new_core(key_index, None, [], (), behaviour.core_class)
             self.replicas.append(Replica(r, key_index, core, behaviour))
             self.by_key.setdefault(self.keys[key_index].public_key, []).append(r)

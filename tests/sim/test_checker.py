@@ -38,7 +38,7 @@ from tests.sim.test_simulation import CI_RUNS, runs_for
 # bug -> (kind, n, first catching seed at the default P2PCITY_SIM_RUNS, what catches it)
 PLANTED: dict[str, tuple[str, int, int, str]] = {
     "one-chain-commit": ("network", 4, 2, "agreement"),
-    "forgetful-restart": ("restart_all", 4, 6, "an honest key signed twice in a view"),
+    "forgetful-restart": ("restart_all", 4, 10, "an honest key signed twice in a view"),
     "quorum-2f": ("twins", 7, 49, "agreement"),
     "two-chain-commit": ("split", 4, 42, "agreement"),
     "no-block-time": ("timewarp", 4, 1, "block time of a commit"),

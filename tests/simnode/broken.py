@@ -14,7 +14,10 @@ layer had or could have:
 - :func:`genesis_set`: certificates checked against the wrong epoch's set
   (every epoch's core gets the genesis validators);
 - :func:`no_epochs`: the node before epochs (the set changes, the epoch
-  stays 0): the halt of issue 11.
+  stays 0): the halt of issue 11;
+- :func:`retired_keys`: a removed validator's votes still counted, a rotated
+  district's old key still accepted: the core's verifier takes every key of
+  an earlier epoch's set as a member (quorum and leaders of the right set).
 
 The store's own guard (the safety record never moves backwards) stops the
 first two with a ``FailStop`` before anything is signed; the sweep's
@@ -29,7 +32,7 @@ from typing import Any
 from unittest import mock
 
 from p2pcity.chain import queries
-from p2pcity.consensus import Action, Core
+from p2pcity.consensus import Action, Core, ValidatorSet
 from p2pcity.node import recovery
 from p2pcity.node.replica import Outgoing, Replica
 from p2pcity.store import Store
@@ -100,6 +103,27 @@ def no_epochs(store: Store, **kwargs: Any) -> Core:
         return recovery.recover_core(store, **kwargs)
 
 
+class _RememberingSet(ValidatorSet):
+    """This epoch's validators, with their quorum and leader order, whose membership test also
+    admits every key of an earlier epoch's set."""
+
+    def __init__(self, current: ValidatorSet, retired: frozenset[bytes]) -> None:
+        super().__init__(current.keys)
+        self.retired = retired
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key) or key in self.retired
+
+
+def retired_keys(store: Store, **kwargs: Any) -> Core:
+    core = recovery.recover_core(store, **kwargs)
+    retired = frozenset(
+        key for entry in queries.epochs(store) if entry.epoch < core.epoch for key in entry.validators
+    )
+    core.verifier.validators = _RememberingSet(core.verifier.validators, retired)
+    return core
+
+
 # name -> keyword arguments of NodeSimulation that plant the bug.
 BROKEN: dict[str, dict[str, Any]] = {
     "reset_after_sync": {"make_core": reset_after_sync},
@@ -108,4 +132,5 @@ BROKEN: dict[str, dict[str, Any]] = {
     "no_certified_blocks": {"replica_class": NoCertifiedBlocks},
     "genesis_set": {"make_core": genesis_set},
     "no_epochs": {"make_core": no_epochs},
+    "retired_keys": {"make_core": retired_keys},
 }

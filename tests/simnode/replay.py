@@ -5,7 +5,9 @@
 ``--broken`` replays with one of the planted node-layer bugs of
 ``tests/simnode/broken.py``; ``--no-guard`` also disables the store's
 "safety record never moves backwards" guard, to watch the simulator's own
-checker catch what the guard would have stopped.
+checker catch what the guard would have stopped. ``--faults`` forces the fault
+schedule of a validator-set change (``tests.simnode.reconfig.FAULTS``; default:
+drawn from the seed).
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ from typing import Any
 from unittest import mock
 
 from tests.simnode.broken import BROKEN
+from tests.simnode.reconfig import FAULTS
 from tests.simnode.scenario import ALL_KINDS, make_node_scenario, shorten
 from tests.simnode.simulator import NodeSimulation
 
 
-def command(kind: str, n: int, seed: int, broken: str | None = None, guard: bool = True) -> str:
+def command(
+    kind: str, n: int, seed: int, broken: str | None = None, guard: bool = True, faults: str | None = None
+) -> str:
     extra = (f" --broken {broken}" if broken else "") + ("" if guard else " --no-guard")
+    extra += f" --faults {faults}" if faults else ""
     return f".venv/bin/python -m tests.simnode.replay --kind {kind} --n {n} --seed {seed}{extra} --trace"
 
 
@@ -45,9 +51,10 @@ def run_one(
     broken: str | None = None,
     guard: bool = True,
     short: bool = False,
+    faults: str | None = None,
     **kw: Any,
 ) -> Any:
-    scenario = make_node_scenario(kind, n, seed)
+    scenario = make_node_scenario(kind, n, seed, faults=faults)
     if short:
         scenario = shorten(scenario)
     with store_guard(guard):
@@ -61,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--broken", choices=sorted(BROKEN), help="a planted node-layer bug")
     parser.add_argument("--no-guard", action="store_true", help="disable the store's monotonic guard")
+    parser.add_argument("--faults", choices=FAULTS, help="a validator-set change's fault schedule")
     parser.add_argument("--short", action="store_true", help="the soak's short schedule of this seed")
     parser.add_argument("--trace", action="store_true", help="print every event and action")
     parser.add_argument("--tail", type=int, default=0, help="print only the last N trace lines")
@@ -68,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.logs:
         logging.disable(logging.WARNING)
-    scenario = make_node_scenario(args.kind, args.n, args.seed)
+    scenario = make_node_scenario(args.kind, args.n, args.seed, faults=args.faults)
     print((shorten(scenario) if args.short else scenario).describe())
     lines: list[str] = []
     failure: BaseException | None = None
@@ -79,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             args.broken,
             not args.no_guard,
+            faults=args.faults,
             trace=lines.append if args.trace else None,
         )
     except Exception as exc:

@@ -7,8 +7,11 @@
   the views it voted in by syncing (its core rebuilt from the store), then
   it crashes and restarts.
 
-- ``add``, ``remove``, ``replace``: validator-set changes (epochs) under the
-  faults of the ``network`` or ``crash`` kinds (``tests/simnode/reconfig.py``).
+- ``add``, ``remove``, ``replace``, ``rotate``: validator-set changes (epochs)
+  under one schedule of ``reconfig.FAULTS``: the faults of the ``network`` or
+  ``crash`` kinds, or a byzantine adversary (equivocating, withholding,
+  replaying, twins, lingering), the validator the change removes when there
+  is one (``tests/simnode/reconfig.py``).
 
 Replay a failure: ``python -m tests.simnode.replay --kind KIND --n N --seed SEED``.
 """
@@ -19,19 +22,21 @@ import random
 from dataclasses import replace
 
 from tests.sim.scenario import KINDS, Crash, Partition, Scenario, make_scenario
-from tests.simnode.reconfig import RECONFIG_KINDS, nodes_of
+from tests.simnode.reconfig import FAULTS, RECONFIG_KINDS, adversary, nodes_of, plan_of
 
 NODE_KINDS = ("blackout", "sync_restart")
 ALL_KINDS = KINDS + NODE_KINDS + RECONFIG_KINDS
 
 
-def make_node_scenario(kind: str, n: int, seed: int) -> Scenario:
-    """``n`` is the number of validators at genesis (a reconfiguration kind may run one more node)."""
+def make_node_scenario(kind: str, n: int, seed: int, *, faults: str | None = None) -> Scenario:
+    """``n`` is the number of validators at genesis (a reconfiguration kind may run one more node);
+    ``faults`` forces a reconfiguration kind's fault schedule (default: drawn from the seed)."""
+    if kind in RECONFIG_KINDS:
+        return reconfig_scenario(kind, n, seed, faults)
+    if faults is not None:
+        raise ValueError("only a validator-set change takes a fault schedule")
     if kind in KINDS:
         return make_scenario(kind, n, seed)
-    if kind in RECONFIG_KINDS:
-        faults = random.Random(f"node/{kind}/{n}/{seed}").choice(("network", "crash"))
-        return replace(make_scenario(faults, nodes_of(kind, n), seed), kind=kind)
     if kind not in NODE_KINDS:
         raise ValueError(f"unknown scenario kind {kind!r}; one of {ALL_KINDS}")
     rng = random.Random(f"node/{kind}/{n}/{seed}")
@@ -57,6 +62,23 @@ def make_node_scenario(kind: str, n: int, seed: int) -> Scenario:
         crashes=(crash,),
         loss_rate=0.0,
     )
+
+
+def reconfig_scenario(kind: str, n: int, seed: int, faults: str | None = None) -> Scenario:
+    """A validator-set change under the fault schedule ``faults`` (default: drawn from the seed)."""
+    faults = faults or random.Random(f"node/{kind}/{n}/{seed}").choice(FAULTS)
+    base = make_scenario("network" if faults == "linger" else faults, nodes_of(kind, n), seed)
+    scenario = replace(base, kind=kind, byzantine={}, twins=())
+    plan = plan_of(scenario)
+    assert plan is not None
+    bad = adversary(plan, seed)
+    if faults == "twins":
+        return replace(scenario, twins=(bad,))
+    if faults in ("network", "crash"):
+        return scenario
+    # One adversary, never also crashed (a crash of another validator would be a second fault).
+    crashes = tuple(c for c in base.crashes if c.replica == bad)
+    return replace(scenario, byzantine={bad: faults}, crashes=crashes)
 
 
 def shorten(scenario: Scenario, horizon_ms: int = 300) -> Scenario:

@@ -39,10 +39,12 @@ from p2pcity.node.sync import behind, final_synced
 from p2pcity.node.wire import MAX_SYNC_BATCH
 from p2pcity.types.block import Block, quorum_size
 from p2pcity.types.consensus import ConsensusMessage, Proposal, Timeout, Vote
+from tests.sim.byzantine import BEHAVIOURS
 from tests.sim.scenario import Scenario
 from tests.sim.simulator import _DELIVER, PersistOrderError, SafetyError, Simulation
 from tests.simnode.node import CHAIN, GENESIS_TIME_MS, SimCrash, SimNode, cluster_genesis, cluster_identities
 from tests.simnode.reconfig import change_tx, genesis_of, plan_of
+from tests.simnode.retired import NODE_BEHAVIOURS
 
 SYNC_INTERVAL_MS = 400
 
@@ -72,6 +74,7 @@ CHANGE_INTERVAL_MS = 300
 
 class NodeSimulation(Simulation):
     models_sync = False  # the node's own syncer runs (_sync_tick)
+    behaviours = BEHAVIOURS | NODE_BEHAVIOURS
 
     def __init__(
         self,
