@@ -190,6 +190,11 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=200)
     parser.add_argument("--agree", action="store_true", help="check agreement at every height at the end")
     parser.add_argument("--profile", metavar="DIR", help="cProfile every node process into DIR")
+    parser.add_argument(
+        "--baseline-env",
+        metavar="NAME=VALUE",
+        help="run each size first with this in the nodes' environment (the baseline), then without",
+    )
     args = parser.parse_args()
     sizes = args.nodes or ([4, 7, 10, 16] if args.matrix else [4])
 
@@ -199,7 +204,26 @@ def main() -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
-            rows += run_size(n, args.rate or [LIGHT, HEAVY.get(n, 200)], args, verify_us, Path(tmp))
+            rates = args.rate or [LIGHT, HEAVY.get(n, 200)]
+            if args.baseline_env:
+                name, _, value = args.baseline_env.partition("=")
+                os.environ[name] = value
+                print(f"baseline: {args.baseline_env}", flush=True)
+                base = run_size(n, rates, args, verify_us, Path(tmp) / "baseline")
+                del os.environ[name]
+                print("now:", flush=True)
+                now = run_size(n, rates, args, verify_us, Path(tmp))
+                for b, r in zip(base, now, strict=True):
+                    print(
+                        f"n={n} {r.offered} tx/s: CPU per tx x{r.cpu_per_tx_us / b.cpu_per_tx_us:.2f}, "
+                        f"idle CPU x{r.idle_core / max(b.idle_core, 1e-9):.2f}, "
+                        f"p50 x{r.p50_ms / b.p50_ms:.2f} "
+                        f"(now / baseline)",
+                        flush=True,
+                    )
+                rows += base + now
+            else:
+                rows += run_size(n, rates, args, verify_us, Path(tmp))
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}; all rows:\n{HEADER}")
     for row in rows:
         print(row.markdown())

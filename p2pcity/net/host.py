@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from typing import Any
 
@@ -28,6 +29,12 @@ log = logging.getLogger(__name__)
 
 def build_host(config: NetConfig, key_pair: KeyPair, allow: AllowList) -> IHost:
     """A host that speaks only Noise (allow-list gated) and Yamux over TCP."""
+    # py-libp2p 0.8.1: Yamux sends a WINDOW_UPDATE frame after *every* read by default
+    # (PY_YAMUX_RELEASE_ON_READ=1), so each small message (a vote, a gossip RPC) costs a
+    # second frame back: Noise-encrypted, written, read and handled by the sender. go-yamux
+    # releases credit once half the window is consumed; "0" selects that (the library's own
+    # switch, read on every read). An operator's explicit setting wins.
+    os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
     timeout = config.dial_timeout
     connection_config = ConnectionConfig(
         # py-libp2p 0.8.1: Swarm.dial_peer waits _HAPPY_EYEBALLS_DELAY (250 ms)
