@@ -99,11 +99,27 @@ HEADER = (
 )
 
 
+def view_timeouts(net: Testnet) -> float:
+    """Timer expiries summed over the nodes (their /metrics)."""
+    total = 0.0
+    for node in net.nodes:
+        for line in httpx.get(node.api + "/metrics", timeout=30).text.splitlines():
+            if line.startswith("p2pcity_view_timeouts_total "):
+                total += float(line.split()[1])
+    return total
+
+
 def measure_idle(net: Testnet, seconds: float) -> list[float]:
     """Each node's CPU as a fraction of one core over ``seconds`` of an unloaded chain."""
+    timeouts, height = view_timeouts(net), net.heights()[0] or 0
     before, began = node_cpu(net), time.monotonic()
     time.sleep(seconds)
     after, span = node_cpu(net), time.monotonic() - began
+    blocks = (net.heights()[0] or 0) - height
+    print(
+        f"idle {span:.0f} s: {blocks} blocks, {view_timeouts(net) - timeouts:.0f} view timeouts (all nodes)",
+        flush=True,
+    )
     return [(a - b) / span for a, b in zip(after, before, strict=True)]
 
 

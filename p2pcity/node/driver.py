@@ -200,6 +200,7 @@ class ConsensusDriver:
     async def _pace(self, request: BuildProposal) -> None:
         """Wait for work (or a quiet interval), then ask the replica, in the loop, to build."""
         settings = self.settings
+        began = trio.current_time()
         if not self.replica.has_work():
             self.inbox.txs = trio.Event()
             with trio.move_on_after(settings.empty_block_interval_ms / 1000):
@@ -209,4 +210,19 @@ class ConsensusDriver:
         if gap > 0:
             await trio.sleep(gap)
         self._last_proposal = time.monotonic()
+        self._discount_wait(request.view, trio.current_time() - began)
         self.submit(_BuildNow(request))
+
+    def _discount_wait(self, view: int, waited: float) -> None:
+        """Our own wait for work is not our view failing: move its timer out by the wait.
+
+        The leader's timer starts when its view does, an empty-block interval before its
+        proposal leaves; the next leader then waits as long before the block that ends the
+        view arrives. With the defaults (1 s interval, 2 s timeout) the leader of every
+        idle view timed out (a timeout and its vote gossiped to all, a back-off) although
+        nothing had failed. Every other validator's timer starts when the proposal reaches
+        it, so it sees one wait only. Liveness only: a view that does fail still times out.
+        """
+        if waited > 0 and self._timer_view == view and self._timer_deadline != math.inf:
+            self._timer_deadline += waited
+            self._timer_changed.set()
