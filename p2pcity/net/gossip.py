@@ -29,6 +29,7 @@ what it saw, so applications must tolerate duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import logging
@@ -111,6 +112,21 @@ def message_id(msg: rpc_pb2.Message) -> bytes:
     return hashlib.sha256(topics + b"\0" + head + msg.data).digest()
 
 
+class _Pubsub(Pubsub):
+    # py-libp2p 0.8.1: ``_teardown_if_connected`` (run for each peer we blacklist: a district
+    # removed on chain) awaits the peer's stream reset, then ``del self.peers[peer_id]``; the
+    # dead-peer handler removes the entry meanwhile, the del raises KeyError, the task error
+    # takes down the Swarm's nursery and the whole node exits (seen on a live key rotation).
+    # The same teardown, tolerating the entry being gone already.
+    async def _teardown_if_connected(self, peer_id: ID) -> None:
+        stream = self.peers.get(peer_id)
+        if stream is not None:
+            with contextlib.suppress(Exception):  # as upstream: a failing reset still tears down
+                await stream.reset()
+            self.peers.pop(peer_id, None)
+        self._forget_all_subscriptions(peer_id)
+
+
 @dataclass
 class _Topic:
     name: str
@@ -139,7 +155,7 @@ class Gossip:
         )
         self._scorer = _RejectScorer(params)
         self.router.scorer = self._scorer
-        self.pubsub = Pubsub(host, self.router, msg_id_constructor=message_id)
+        self.pubsub = _Pubsub(host, self.router, msg_id_constructor=message_id)
         self._topics: dict[str, _Topic] = {}
         self._nursery: trio.Nursery | None = None
         self.rejected = 0

@@ -8,12 +8,14 @@ grantee's own verification and combination. No processes.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from p2pcity.chain import queries
 from p2pcity.chain.access import Refusal, fragments_of, proxy_health
 from p2pcity.chain.executor import BlockError
+from p2pcity.codec import encode
 from p2pcity.crypto.keys import Identity
 from p2pcity.sharing.datakey import SharingError
 from p2pcity.sharing.grantee import recover_data_key
@@ -322,3 +324,27 @@ def test_control_without_the_set_version_rule_a_held_back_regrant_is_accepted(
     change(world, "remove", VALIDATORS[3], "district-3")
     with pytest.raises(AssertionError, match="ok=True"):  # the held-back regrant commits
         held_back(world, dataset, grant.grant_id)
+
+
+async def test_the_nodes_fan_out_reports_retired_proxies_without_asking_them(tmp_path: Path) -> None:
+    """``POST /reencrypt``: a holder that is no longer a validator is reported ``retired`` and
+    not asked; with fewer live holders than the threshold nobody is asked (409, the code)."""
+    from .test_api_routes import node  # noqa: PLC0415
+
+    http, handle = node(tmp_path)
+    world = handle.world
+    dataset = world.put()
+    grant = world.grant(dataset)
+    change(world, "remove", VALIDATORS[3], "district-3")
+    tx, _ = world.request(grant)
+    body = (await http.post("/reencrypt", json={"request": encode(world.ask(grant, tx)).hex()})).json()
+    assert body["complete"]
+    retired = [f for f in body["failures"] if f["code"] == Refusal.RETIRED.value]
+    assert [f["proxy"] for f in retired] == [VALIDATORS[3].signer.public_key.hex()]
+    assert handle.proxies["peer-3"].served == 0 and not handle.proxies["peer-3"].refused
+    for i in (2, 1):
+        change(world, "remove", VALIDATORS[i], f"district-{i}")
+    tx, _ = world.request(grant)
+    reply = await http.post("/reencrypt", json={"request": encode(world.ask(grant, tx)).hex()})
+    assert reply.status_code == 409 and reply.json()["code"] == Refusal.TOO_FEW_PROXIES.value
+    assert "regrant" in reply.json()["error"]
