@@ -20,16 +20,23 @@ A failure prints the command that replays it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import replace
+from unittest import mock
 
 import pytest
 
 from p2pcity.chain import queries
+from p2pcity.consensus import Config
+from p2pcity.consensus.reputation import DEFAULT_WINDOW
 from p2pcity.node.replica import FailStop
+from tests.sim.scenario import Crash
 from tests.sim.simulator import LivenessError, PersistOrderError, SafetyError
-from tests.simnode.reconfig import FAULTS, RECONFIG_KINDS
+from tests.simnode import simulator
+from tests.simnode.reconfig import FAULTS, RECONFIG_KINDS, plan_of
 from tests.simnode.replay import command, run_one
 from tests.simnode.retired import Lingerer
 from tests.simnode.scenario import ALL_KINDS, NODE_KINDS, make_node_scenario
@@ -137,6 +144,39 @@ def test_a_key_that_left_the_set_is_refused_and_the_control_counts_it(kind: str)
     assert lingerers and lingerers[0].signed > 0, "the old key never signed after the change"
     with pytest.raises(SafetyError, match="not of epoch"):
         run_one(kind, 4, 0, "retired_keys", faults="linger")
+
+
+def new_epoch_commits(kind: str, seed: int, down: bool, *, reputation: bool = True) -> int:
+    """Blocks the last epoch of ``kind`` commits in 4 simulated seconds, calm network, with the
+    validator the plan adds down from the start (``down``) or up; ``reputation`` False: leaders
+    by plain round-robin."""
+    scenario = replace(
+        make_node_scenario(kind, 4, seed, faults="network"), partitions=(), loss_rate=0.0, gst_ms=200
+    )
+    plan = plan_of(scenario)
+    assert plan is not None
+    newcomer = plan.changes[-1].node
+    if down:
+        scenario = replace(scenario, crashes=(Crash(newcomer, 50, 10**9, 0),))
+    config = functools.partial(Config, reputation_window=DEFAULT_WINDOW if reputation else 0)
+    with mock.patch.object(simulator, "Config", config):
+        sim = NodeSimulation(scenario)
+        sim.run(until_ms=4000)
+    store = sim.nodes[0].store
+    entry = queries.epoch(store, len(plan.changes))
+    assert entry is not None, "the change never committed"
+    return (store.last_height() or 0) - entry.start_height
+
+
+@pytest.mark.parametrize("kind", ["add", "rotate"])
+def test_a_new_epoch_commits_with_its_new_validator_down(kind: str) -> None:
+    """The validator a change brings in is down (not started yet, or crashed): leader
+    reputation benches it in the new epoch, as in any other, so the chain commits at least half
+    as fast as with it up (measured: 75-87%); plain round-robin, the control, does not (14-25%)."""
+    up = new_epoch_commits(kind, 0, down=False)
+    assert new_epoch_commits(kind, 0, down=True) >= up / 2
+    if kind == "add":
+        assert new_epoch_commits(kind, 0, down=True, reputation=False) < up / 2
 
 
 def test_the_node_sync_really_happens() -> None:
