@@ -199,7 +199,10 @@ class Node:
             key=self.identity.signer,
             genesis=self.genesis.block(),
             app=self.ledger,
-            config=CoreConfig(base_timeout_ms=self.config.consensus.base_timeout_ms),
+            config=CoreConfig(
+                base_timeout_ms=self.config.consensus.base_timeout_ms,
+                max_backoff_exponent=self.config.consensus.backoff_exponent,
+            ),
         )
 
     def _verify_sync(self, head: Block, job: SyncedBlocks) -> tuple[list[Block], list[QuorumCert]]:
