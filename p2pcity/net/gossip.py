@@ -18,7 +18,9 @@ Choices (each measured in shared/research/libp2p-0.8.1-probe.md):
   would regroup the views never left the node. The same payload published by
   two origins (a TC formed by several validators) now arrives twice; the
   consumer drops the second copy as stale;
-- scoring counts only what *our* validators reject (see `_RejectScorer`).
+- scoring counts only what *our* validators reject (see `_RejectScorer`);
+- a peer's signed peer record, attached by py-libp2p to every RPC, is verified
+  once per peer and record, not on every RPC (see `_SignedRecordMemo`).
 
 Delivery: each subscription is drained by a task into a bounded channel of
 ours; when the application falls behind, new messages are dropped and counted.
@@ -33,6 +35,7 @@ import contextlib
 import enum
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +43,8 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from libp2p.pubsub import floodsub
+from libp2p.pubsub import gossipsub as gossipsub_module
+from libp2p.pubsub import pubsub as pubsub_module
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
@@ -127,6 +132,56 @@ class _Pubsub(Pubsub):
         self._forget_all_subscriptions(peer_id)
 
 
+class _SignedRecordMemo:
+    """Checks each peer's signed peer record once, not on every RPC that carries it.
+
+    py-libp2p 0.8.1 attaches the sender's signed peer record to *every* pubsub RPC
+    and the receiver decodes it, verifies its signature and rewrites the peerstore
+    each time (about 20% of a node's gossip CPU in shared/research, B13). A peer
+    sends the same bytes until its addresses change, so an RPC whose record equals
+    the one already accepted from that peer is accepted without the work. Entries
+    expire after ``TTL_S`` so the peerstore's record (2 h TTL) stays refreshed; a
+    new or different record is checked in full, and one that fails is not cached.
+    """
+
+    TTL_S = 600.0
+    LIMIT = 4096
+
+    def __init__(self, check: Callable[[rpc_pb2.RPC, IHost, ID], bool]) -> None:
+        self._check = check
+        self._accepted: dict[tuple[bytes, bytes], float] = {}
+        self.hits = 0
+
+    def __call__(self, msg: rpc_pb2.RPC, host: IHost, peer_id: ID) -> bool:
+        if not msg.HasField("senderRecord"):
+            return True
+        key = (peer_id.to_bytes(), msg.senderRecord)
+        now = time.monotonic()
+        if self._accepted.get(key, 0.0) > now:
+            self.hits += 1
+            return True
+        if not self._check(msg, host, peer_id):
+            return False
+        if len(self._accepted) >= self.LIMIT:
+            self._accepted.clear()
+        self._accepted[key] = now + self.TTL_S
+        return True
+
+
+_RECORD_HOOK = "maybe_consume_signed_record"
+
+
+def _memoise_signed_records() -> _SignedRecordMemo:
+    # py-libp2p 0.8.1: both modules call their own imported name for every inbound RPC.
+    current = getattr(pubsub_module, _RECORD_HOOK)
+    if isinstance(current, _SignedRecordMemo):
+        return current
+    memo = _SignedRecordMemo(current)
+    for module in (pubsub_module, gossipsub_module):
+        setattr(module, _RECORD_HOOK, memo)
+    return memo
+
+
 @dataclass
 class _Topic:
     name: str
@@ -141,6 +196,7 @@ class Gossip:
         self._config = config
         self._allow = allow
         self._self_id = host.get_id()
+        self.records = _memoise_signed_records()
         params = _score_params()
         self.router = GossipSub(
             protocols=[PROTOCOL_ID_V11, floodsub.PROTOCOL_ID],

@@ -56,6 +56,8 @@ async def test_four_hosts_gossip_to_each_other(nursery: trio.Nursery, keys: Keys
         )
 
     await wait_for(everyone_has_everything, what="each host got the 3 others' messages")
+    # Each RPC carried its sender's signed peer record; all but the first from each peer skipped the check.
+    assert nets[0]._gossip.records.hits > 0
     for i, inbox in enumerate(inboxes):
         own = [m for m in inbox if m.from_peer == nets[i].peer_id]
         assert not own, "our own messages are not delivered back to us"
