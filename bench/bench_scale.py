@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -155,6 +156,15 @@ def measure_load(
     )
 
 
+def sample(pid: int | None, out: str, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy (pip install py-spy) records node ``pid`` for ``seconds``, raw stacks into ``out``."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    argv = ["py-spy", "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "-f", "raw"]
+    return subprocess.Popen(
+        [*argv, "--nonblocking", "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
 def check_agreement(net: Testnet) -> int:
     """Every node's block hash at every height they all have is the same; returns the heights checked."""
     heights = [h or 0 for h in net.heights()]
@@ -186,7 +196,17 @@ def run_size(n: int, rates: list[int], args: argparse.Namespace, verify_us: floa
         net.wait_for_height(2, timeout=60 + 10 * n)
         for rate in rates:
             idle = measure_idle(net, args.idle)
+            spy = (
+                sample(net.nodes[0].pid, f"{args.pyspy}/n{n}-{rate}.txt", args.seconds)
+                if args.pyspy
+                else None
+            )
             row = measure_load(net, rate, args.seconds, args.senders, idle, verify_us)
+            if spy is not None:
+                spy.wait(timeout=60)
+                print(
+                    f"py-spy samples of node 0: {args.pyspy}/n{n}-{rate}.txt (summarise: profile_groups.py)"
+                )
             print(row.markdown(), f" <- watched node {row.watched_per_tx_us:,.0f} us/tx", flush=True)
             rows.append(row)
         if args.agree:
@@ -206,6 +226,7 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=200)
     parser.add_argument("--agree", action="store_true", help="check agreement at every height at the end")
     parser.add_argument("--profile", metavar="DIR", help="cProfile every node process into DIR")
+    parser.add_argument("--pyspy", metavar="DIR", help="py-spy node 0 during each load into DIR")
     parser.add_argument(
         "--baseline-env",
         metavar="NAME=VALUE",
