@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -159,7 +161,8 @@ def measure_load(
 def sample(pid: int | None, out: str, seconds: float) -> subprocess.Popen[bytes]:
     """py-spy (pip install py-spy) records node ``pid`` for ``seconds``, raw stacks into ``out``."""
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    argv = ["py-spy", "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "-f", "raw"]
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    argv = [spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "-f", "raw"]
     return subprocess.Popen(
         [*argv, "--nonblocking", "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
