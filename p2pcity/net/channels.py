@@ -11,7 +11,7 @@ a time, in the order sent.
 
 What a peer sends on a channel is judged like any request: only admitted
 peers, bounded frames, at most ``MAX_CHANNELS_PER_PEER`` open channels per
-peer; a malformed frame ends that channel (the sender opens a new one), a
+peer (a new one closes the oldest); a malformed frame ends that channel (the sender opens a new one), a
 frame naming no handler is dropped, a handler that fails is logged. A peer
 that does not serve channels (an older node) gets one stream per message, as
 before.
@@ -76,9 +76,9 @@ class Channels:
         self._streams: dict[str, INetStream] = {}
         self._locks: dict[str, trio.Lock] = {}
         self._legacy: set[str] = set()  # peers that do not serve channels
-        self._inbound: dict[str, int] = {}
+        self._inbound: dict[str, list[INetStream]] = {}
         self.opened = 0  # channels we opened (a figure for tests and metrics)
-        self.refused = 0  # inbound channels refused (not admitted, over the limit)
+        self.refused = 0  # inbound channels refused (not admitted) or closed (over the limit)
         host.set_stream_handler(TProtocol(config.protocol_id(CHANNEL)), self._serve)
 
     def set_handler(self, name: str, handler: RequestHandler) -> None:
@@ -137,20 +137,29 @@ class Channels:
     async def _serve(self, stream: INetStream) -> None:
         # Runs in py-libp2p's per-connection nursery: nothing but Cancelled may escape.
         peer = stream.muxed_conn.peer_id.to_base58()
-        # Rule: only admitted peers, and a bounded number of channels each.
-        if peer not in self._allow or self._inbound.get(peer, 0) >= MAX_CHANNELS_PER_PEER:
+        # Rule: only admitted peers.
+        if peer not in self._allow:
             self.refused += 1
-            log.info("refused a channel from %s (not admitted, or %d open)", peer, self._inbound.get(peer, 0))
+            log.info("refused a channel from %s: not on the allow-list", peer)
             await reset(stream)
             return
-        self._inbound[peer] = self._inbound.get(peer, 0) + 1
+        # Rule: a bounded number of channels per peer. The newest is kept: a peer opens a new
+        # one when its old one broke, and py-libp2p 0.8.1 may leave the old connection (and so
+        # its channel) half open on our side, never ending the old reader.
+        open_now = self._inbound.setdefault(peer, [])
+        while len(open_now) >= MAX_CHANNELS_PER_PEER:
+            self.refused += 1
+            log.info("closing the oldest of %d channels from %s", len(open_now), peer)
+            await reset(open_now.pop(0))
+        open_now.append(stream)
         try:
             await self._read_messages(stream, peer)
         except Exception:
             log.exception("unexpected failure on the channel from %s", peer)
         finally:
-            self._inbound[peer] -= 1
-            if not self._inbound[peer]:
+            if stream in open_now:
+                open_now.remove(stream)
+            if not open_now and self._inbound.get(peer) is open_now:
                 del self._inbound[peer]
             await reset(stream)
 
