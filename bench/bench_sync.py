@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
+
 from p2pcity.chain.executor import execute
 from p2pcity.chain.genesis import Genesis
 from p2pcity.config import NodeConfig
@@ -82,6 +84,20 @@ def generate(store: Store, genesis: Genesis, ids: list[Identity], blocks: int) -
     store.save_safety(SafetyState(blocks, 0, justify, justify))
 
 
+COUNTERS = ("p2pcity_block_fetches_total", "p2pcity_sync_requests_total", "p2pcity_synced_blocks_total")
+
+
+def counters(api: str) -> dict[str, float]:
+    """The syncing node's catch-up counters, from its /metrics."""
+    text = httpx.get(api + "/metrics", timeout=10).text
+    out = dict.fromkeys(COUNTERS, 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in out:
+            out[name] = float(value)
+    return out
+
+
 def rss_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -120,6 +136,7 @@ class Sync:
     marks: list[float] = dataclasses.field(default_factory=list)  # when each tenth was reached
     peak_kib: int = 0
     holder_kib: int = 0
+    counts: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def watch(net: Testnet, blocks: int, timeout: float, profile: Path | None, halted: bool) -> Sync:
@@ -162,6 +179,7 @@ def watch(net: Testnet, blocks: int, timeout: float, profile: Path | None, halte
     out.took = time.monotonic() - start
     out.peak_kib = rss_kib(pid, "VmHWM")
     out.holder_kib = rss_kib(net.nodes[0].pid or 0, "VmRSS")
+    out.counts = counters(net.nodes[syncer].api)
     if halted:  # the synced node completes the quorum: the chain it synced is one it extends
         try:
             net.wait_for_height(blocks + 2, timeout=120, nodes=[*holders, syncer])
@@ -202,6 +220,11 @@ def main() -> None:
     print(
         f"syncing node peak RSS {sync.peak_kib / 1024:.0f} MiB; a node holding the chain without "
         f"syncing it: {sync.holder_kib / 1024:.0f} MiB (ratio x{sync.peak_kib / max(sync.holder_kib, 1):.2f})"
+    )
+    c = sync.counts
+    print(
+        f"requests of the syncing node: {c.get(COUNTERS[0], 0):,.0f} blocks by id, "
+        f"{c.get(COUNTERS[1], 0):,.0f} sync ranges; {c.get(COUNTERS[2], 0):,.0f} blocks committed by sync"
     )
     if profile is not None and profile.exists():
         print("syncing node's profile (cumulative, top 30):")

@@ -131,6 +131,7 @@ class ConsensusDriver:
         if isinstance(item, _SyncJob):
             committed, out = self.replica.apply_sync(item.blocks)
             if committed:
+                self.metrics.synced_blocks.inc(committed)
                 log.info("synced to height %d", self.replica.store.last_height() or 0)
             return out
         if isinstance(item, _BuildNow):

@@ -36,6 +36,17 @@ class Metrics:
             "p2pcity_reencryptions_refused", "Re-encryption requests refused", ["reason"], registry=r
         )
         self.evidence = Counter("p2pcity_evidence", "Equivocations detected", registry=r)
+        # How a node catches up: blocks asked for one by id (a proposal's missing ancestors), and
+        # ranges of committed blocks asked of the syncer's peers (bench_sync and tests read them).
+        self.block_fetches = Counter(
+            "p2pcity_block_fetches", "Block-by-id requests sent to peers", registry=r
+        )
+        self.sync_requests = Counter(
+            "p2pcity_sync_requests", "Ranges of committed blocks requested from peers", registry=r
+        )
+        self.synced_blocks = Counter(
+            "p2pcity_synced_blocks", "Blocks committed through the syncer", registry=r
+        )
         self._seen: dict[str, int] = {}
 
     def observe_sharing(self, counts: dict[str, int]) -> None:

@@ -300,6 +300,7 @@ class Protocols:
         peers += [p for p in self.view.validator_peers(self.me) if p not in peers and p in connected]
         request = encode(BlockRequest(block_id))
         for peer in peers:
+            self.metrics.block_fetches.inc()
             try:
                 raw = await self.network.request(peer, "block", request, REQUEST_TIMEOUT)
                 if not raw:

@@ -101,7 +101,9 @@ class Node:
                 metrics=self.metrics,
                 clock_ms=self.ledger.clock_ms,
             )
-            self.syncer = Syncer(network=self.network, view=self, inbox=self.inbox, chain=self.store)
+            self.syncer = Syncer(
+                network=self.network, view=self, inbox=self.inbox, chain=self.store, metrics=self.metrics
+            )
             self.replica = Replica(
                 store=self.store,
                 ledger=self.ledger,

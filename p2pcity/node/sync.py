@@ -34,6 +34,7 @@ from p2pcity.consensus.epochs import epoch_end_problem
 from p2pcity.consensus.safety import three_chain
 from p2pcity.consensus.verifier import Verifier
 from p2pcity.net import NetError, Network
+from p2pcity.node.metrics import Metrics
 from p2pcity.node.ports import CommittedChain, Inbox, ValidatorView
 from p2pcity.node.replica import SyncedBlocks
 from p2pcity.node.wire import MAX_SYNC_BATCH, SyncItem, SyncRequest
@@ -140,7 +141,16 @@ def final_synced(
 class Syncer:
     """Asks peers for committed blocks (into ``inbox``) and serves its own from ``chain``."""
 
-    def __init__(self, *, network: Network, view: ValidatorView, inbox: Inbox, chain: CommittedChain) -> None:
+    def __init__(
+        self,
+        *,
+        network: Network,
+        view: ValidatorView,
+        inbox: Inbox,
+        chain: CommittedChain,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.metrics = metrics or Metrics()
         self.network = network
         self.view = view
         self.inbox = inbox
@@ -219,6 +229,7 @@ class Syncer:
         blocks: list[Block] = []
         qcs: list[QuorumCert | None] = []
         ends: list[EpochEnd | None] = []
+        self.metrics.sync_requests.inc()
         try:
             async with self.network.stream_request(
                 peer, "sync", encode(SyncRequest(start, count)), timeout=30.0
