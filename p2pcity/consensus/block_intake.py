@@ -123,7 +123,9 @@ class BlockIntake:
         if parent is not None:
             self._insert(block, parent, is_proposal)
         elif self.sync.park(block, is_proposal):
-            self._out.extend(self.sync.fetch(block.parent_id, hint, block.justify.view))
+            self._out.extend(
+                self.sync.fetch(block.parent_id, hint, block.justify.view, block.height - 1)
+            )
         else:
             self.dropped["too many pending blocks"] += 1
 

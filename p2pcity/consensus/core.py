@@ -72,6 +72,9 @@ class Config:
     max_backoff_exponent: int = 6  # the longest view lasts base * 64
     max_pending_blocks: int = 1024  # blocks waiting for a missing ancestor
     max_fetches: int = 256  # block ids being fetched at once
+    # Heights above the committed root fetched by id (None: any). A node sets it (its syncer
+    # copies what lies further up, consensus.sync.FETCH_HORIZON); a core alone must fetch all.
+    fetch_horizon: int | None = None
     evidence_window: int = 256  # views of proposals and votes remembered to spot equivocation
     max_clock_drift_ms: int = MAX_CLOCK_DRIFT_MS  # the block time rule's bound (block_time)
     reputation_window: int = DEFAULT_WINDOW  # blocks judged to bench absent leaders; 0: round-robin
@@ -162,7 +165,12 @@ class Core(Proposer, ViewChange, BlockIntake):
         self.evidence_pool = EvidencePool(self.config.evidence_window)
         self.evidence_pool.advance(first_view)
         self.dropped: Counter[str] = Counter()  # why messages were ignored or rejected
-        self.sync = Synchronizer(self.config.max_pending_blocks, self.config.max_fetches)
+        self.sync = Synchronizer(
+            self.config.max_pending_blocks,
+            self.config.max_fetches,
+            lambda: self.tree.root.height,
+            self.config.fetch_horizon,
+        )
         self._out: list[Action] = []
         self._building: BuildProposal | None = None  # the proposal we asked the app for
         self._my_vote: Vote | None = None

@@ -120,7 +120,7 @@ class Proposer:
         if parent is None:
             # Who leads depends on the parent: get it, then ask again (_insert calls us).
             if high_qc.view > self.root_view:
-                self._out.extend(self.sync.fetch(high_qc.block_id, None, high_qc.view))
+                self._out.extend(self.sync.fetch(high_qc.block_id, None, high_qc.view, high_qc.height))
             return
         if self.leader_on(view, parent) != self.me:
             return

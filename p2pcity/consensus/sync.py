@@ -6,18 +6,46 @@ fetched by id; the parent may itself wait for its own parent, and so on back
 to the committed root. Once a parent is inserted, its waiting children are
 released. Fetching by id is what makes a fetched block trustworthy: the id is
 named by a QC that 2f+1 validators signed.
+
+Only a short way back. Fetching by id walks down one parent at a time, one
+request each: a replica thousands of blocks behind would send thousands of
+requests (one node made 38,777 while syncing 2,000 blocks: its peers refused
+streams, and its range sync starved among them). So a block is fetched by id
+only within ``horizon`` heights above the committed root (when one is set:
+a node sets :data:`FETCH_HORIZON`, a core without a syncer has none); further up, the
+request is declined and the height noted in :attr:`Synchronizer.ahead`, for
+the node's syncer, which copies committed blocks by ranges with proofs that
+they are final (``p2pcity.node.sync``), to take over.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from p2pcity.consensus.actions import FetchBlock
 from p2pcity.types.block import Block
 
+# Heights above the committed root that are fetched by id. A replica in step has its root two or
+# three blocks under the tip; the node's syncer starts at three committed blocks behind
+# (``node.sync.SYNC_THRESHOLD``), when the missing parents are about six above the root.
+FETCH_HORIZON = 8
+
 
 class Synchronizer:
-    def __init__(self, max_pending: int, max_fetches: int) -> None:
+    def __init__(
+        self,
+        max_pending: int,
+        max_fetches: int,
+        root_height: Callable[[], int] = lambda: 0,
+        horizon: int | None = None,
+    ) -> None:
         self.max_pending = max_pending
         self.max_fetches = max_fetches
+        self.root_height = root_height
+        self.horizon = horizon
+        # The highest height a fetch was declined for (beyond the horizon): how far ahead the
+        # others are, as far as this replica can tell (0: never).
+        self.ahead = 0
         self._waiting: dict[bytes, list[tuple[Block, bool]]] = {}  # parent id -> children
         self._waiting_ids: set[bytes] = set()
         # Block id being fetched -> (peer hint, view of the QC that names the block).
@@ -41,7 +69,13 @@ class Synchronizer:
         self._waiting_ids.add(block.id)
         return True
 
-    def fetch(self, block_id: bytes, hint: bytes | None, view: int) -> list[FetchBlock]:
+    def fetch(
+        self, block_id: bytes, hint: bytes | None, view: int, height: int | None = None
+    ) -> list[FetchBlock]:
+        """Ask for a block by id (``height``: its height, as its child or QC names it)."""
+        if self.horizon is not None and height is not None and height > self.root_height() + self.horizon:
+            self.ahead = max(self.ahead, height)
+            return []
         if block_id in self._wanted or len(self._wanted) >= self.max_fetches:
             return []
         self._wanted[block_id] = (hint, view)

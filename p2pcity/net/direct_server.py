@@ -128,8 +128,16 @@ class DirectServer:
         try:
             with trio.fail_after(self._config.io_timeout):
                 kind, payload = await reader.read()
-        except (NetError, BaseLibp2pError, trio.TooSlowError) as exc:
-            log.info("bad request on %s from %s: %s", protocol, peer, exc or type(exc).__name__)
+        except NetError as exc:
+            log.info("bad request on %s from %s: %s", protocol, peer, reason(exc))
+            await reset(stream)
+            return
+        except (BaseLibp2pError, trio.TooSlowError) as exc:
+            # The peer reset the stream, or sent nothing, before its request frame: it gave up
+            # (its own deadline ran out; under load a height survey's often does). Not a bad
+            # request: before, each was an INFO line "bad request on /height" with an empty
+            # reason (these exceptions have no message), many a minute on a loaded machine.
+            log.debug("%s request from %s abandoned before it arrived: %s", protocol, peer, reason(exc))
             await reset(stream)
             return
         # Rule: a client opens with exactly one REQUEST or MESSAGE frame;
@@ -203,6 +211,12 @@ class DirectServer:
             await reset(stream)
             return
         await close(stream)
+
+
+def reason(exc: BaseException) -> str:
+    """An exception's message, or its type when it has none (libp2p's StreamReset, trio's timeouts)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 async def reset(stream: INetStream) -> None:

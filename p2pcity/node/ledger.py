@@ -187,8 +187,9 @@ class Ledger:
 
     # --- commit -----------------------------------------------------------
 
-    def commit(self, block: Block, qc: QuorumCert | None) -> Execution:
-        """Write ``block`` durably as the next committed block."""
+    def commit(self, block: Block, qc: QuorumCert | None, *, durable: bool = True) -> Execution:
+        """Write ``block`` as the next committed block (durably unless ``durable=False``:
+        then the caller syncs the store after a run of blocks, ``Store.sync``)."""
         parent_id = self.store.last_block_id()
         if block.parent_id != parent_id:
             raise BlockError(f"block {block.id.hex()[:16]} does not extend the committed head")
@@ -203,7 +204,7 @@ class Ledger:
         prune = tree.prune_writes(self.store, block.height, self.keep_versions)
         if prune:
             writes = {**writes, **prune}
-        self.store.commit_block(block, qc, writes, block.header.state_root)
+        self.store.commit_block(block, qc, writes, block.header.state_root, durable=durable)
         self.mempool.remove_committed(block.txs)
         del self._executed[block.id]
         # Children read through the committed overlay; point them at the store instead.

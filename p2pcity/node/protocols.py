@@ -54,6 +54,9 @@ BATCH_BYTES = 448 * 1024
 # A transaction response stays well under the 4 MiB frame; the requester asks again for the rest.
 TX_RESPONSE_BYTES = 1024 * 1024
 REQUEST_TIMEOUT = 5.0
+# Block fetches in flight to one peer. Its server admits 16 inbound streams per peer, all
+# protocols together: fetches must leave room for votes, height surveys and sync ranges.
+FETCHES_PER_PEER = 4
 
 
 class _Decoded:
@@ -116,6 +119,7 @@ class Protocols:
         self.committed_epoch = committed_epoch
         self.metrics = metrics
         self._decoded = _Decoded()
+        self._fetch_slots: dict[str, trio.Semaphore] = {}
 
     def register(self) -> None:
         net = self.network
@@ -300,9 +304,11 @@ class Protocols:
         peers += [p for p in self.view.validator_peers(self.me) if p not in peers and p in connected]
         request = encode(BlockRequest(block_id))
         for peer in peers:
-            self.metrics.block_fetches.inc()
+            slots = self._fetch_slots.setdefault(peer, trio.Semaphore(FETCHES_PER_PEER))
             try:
-                raw = await self.network.request(peer, "block", request, REQUEST_TIMEOUT)
+                async with slots:
+                    self.metrics.block_fetches.inc()
+                    raw = await self.network.request(peer, "block", request, REQUEST_TIMEOUT)
                 if not raw:
                     continue
                 block = Block.decode(raw)

@@ -80,7 +80,9 @@ class Replica:
     """The consensus core plus the ledger and store it drives, stepped one input at a time.
 
     ``make_core`` rebuilds the core from the store (``recovery.recover_core``);
-    ``on_commit`` is told of every committed run of blocks (metrics, caches).
+    ``on_commit`` is told of every committed run of blocks (metrics, caches);
+    ``on_behind`` of a height the core declined to fetch by id, being too far
+    behind it (``consensus.sync.FETCH_HORIZON``): the node's syncer takes over.
     """
 
     def __init__(
@@ -91,7 +93,10 @@ class Replica:
         make_core: Callable[[], Core],
         on_commit: Callable[[tuple[Block, ...]], None] = lambda _: None,
         verify_sync: Callable[[Block, SyncedBlocks], tuple[list[Block], list[QuorumCert]]] | None = None,
+        on_behind: Callable[[int], None] = lambda _: None,
     ) -> None:
+        self.on_behind = on_behind
+        self._ahead = 0  # the last height reported to on_behind, for the current core
         self.store = store
         self.ledger = ledger
         self.make_core = make_core
@@ -118,7 +123,12 @@ class Replica:
         Split from :meth:`handle` so a test can put a wrapper between the
         core and this step (the simulator's byzantine behaviours).
         """
-        return self._run(self.core, actions)
+        out = self._run(self.core, actions)
+        ahead = self.core.sync.ahead
+        if ahead > self._ahead:
+            self._ahead = ahead
+            self.on_behind(ahead)
+        return out
 
     def _run(self, core: Core, actions: list[Action]) -> list[Outgoing]:
         out: list[Outgoing] = []
@@ -136,6 +146,7 @@ class Replica:
 
     def _replace_core(self) -> list[Outgoing]:
         self.core = self.make_core()
+        self._ahead = 0
         self.replacements += 1
         return self._run(self.core, self.core.handle(Start()))
 
@@ -214,10 +225,12 @@ class Replica:
         except (StoreError, OSError) as exc:
             raise FailStop(f"cannot store the proof of the end of epoch {proof.epoch}: {exc}") from exc
 
-    def _commit_blocks(self, blocks: Iterable[Block], qcs: Iterable[QuorumCert | None]) -> None:
+    def _commit_blocks(
+        self, blocks: Iterable[Block], qcs: Iterable[QuorumCert | None], *, durable: bool = True
+    ) -> None:
         for block, qc in zip(blocks, qcs, strict=True):
             try:
-                self.ledger.commit(block, qc)
+                self.ledger.commit(block, qc, durable=durable)
             except Exception as exc:  # a final block that cannot be committed: nothing safe is left to do
                 raise FailStop(
                     f"cannot commit block {block.id.hex()[:16]} at height {block.height}: {exc}"
@@ -309,12 +322,17 @@ class Replica:
         epoch = self.epoch()
         proofs = {p.last.id: p for p in job.epoch_ends if p is not None}
         count = 0
+        # One fsync for the run (a crash keeps a prefix of it: final blocks, a consistent chain).
         for block, qc in zip(final, qcs, strict=True):
-            self._commit_blocks((block,), (qc,))
+            self._commit_blocks((block,), (qc,), durable=False)
             count += 1
             version = self.epoch()
             if ends_epoch(epoch, version):
                 # The rest of the batch is of the next epoch: verified against its own set next time.
                 self._keep_epoch_end(proofs.get(block.id))
                 break
+        try:
+            self.store.sync()
+        except (StoreError, OSError) as exc:
+            raise FailStop(f"cannot make the synced blocks durable: {exc}") from exc
         return count, self._replace_core()

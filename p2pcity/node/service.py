@@ -31,6 +31,7 @@ from p2pcity.chain.state import StateView
 from p2pcity.config import ConfigError, NodeConfig
 from p2pcity.consensus import Config as CoreConfig
 from p2pcity.consensus import Core
+from p2pcity.consensus.sync import FETCH_HORIZON
 from p2pcity.crypto.keys import Identity, verify
 from p2pcity.mempool import Mempool
 from p2pcity.net import NetConfig, Network
@@ -110,6 +111,7 @@ class Node:
                 make_core=self._make_core,
                 on_commit=self.on_commit,
                 verify_sync=self._verify_sync,
+                on_behind=self.syncer.wake,
             )
             self.driver = ConsensusDriver(
                 self.replica,
@@ -204,6 +206,7 @@ class Node:
             config=CoreConfig(
                 base_timeout_ms=self.config.consensus.base_timeout_ms,
                 max_backoff_exponent=self.config.consensus.backoff_exponent,
+                fetch_horizon=FETCH_HORIZON,
             ),
         )
 

@@ -43,6 +43,10 @@ from p2pcity.types.epoch import EpochEnd, Waypoint
 
 log = logging.getLogger(__name__)
 SYNC_INTERVAL = 2.0
+# A peer loaded with the chain's traffic answers its height late: a survey waits this long.
+HEIGHT_TIMEOUT = 5.0
+SYNC_OPEN_TIMEOUT = 15.0  # to open a range request; each block of the reply has the io timeout
+SYNC_RESPONSE_BYTES = 4 * 1024 * 1024  # a range reply stops after this many bytes of blocks
 # Gaps this small are closed by consensus itself (fetching ancestors of a proposal).
 SYNC_THRESHOLD = 3
 
@@ -138,8 +142,28 @@ def final_synced(
     return final, [after[b.id] for b in final]
 
 
+class _Batch:
+    """One range of committed blocks being fetched (while the one before it is committed)."""
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.done = trio.Event()
+        self.blocks: list[Block] = []
+        self.qcs: list[QuorumCert | None] = []
+        self.ends: list[EpochEnd | None] = []
+        self.peer = ""
+
+
 class Syncer:
-    """Asks peers for committed blocks (into ``inbox``) and serves its own from ``chain``."""
+    """Asks peers for committed blocks (into ``inbox``) and serves its own from ``chain``.
+
+    A catch-up asks for ranges of blocks (at most :data:`MAX_SYNC_BATCH`, and at
+    most :data:`SYNC_RESPONSE_BYTES` a response), in turn from every peer that
+    is far enough ahead, one range ahead of the one being committed; a peer
+    that fails or times out is skipped for the rest of the round. It starts
+    every :data:`SYNC_INTERVAL`, or at once when the core declines to fetch
+    parents far above the committed head (:meth:`wake`).
+    """
 
     def __init__(
         self,
@@ -159,6 +183,7 @@ class Syncer:
         # The highest committed height a peer reported in the last survey (None: none answered
         # yet); /status derives its ``syncing`` flag from it.
         self.best_peer_height: int | None = None
+        self._woken = trio.Event()
 
     def epoch(self) -> int:
         return queries.validator_set(self.chain).version
@@ -166,13 +191,19 @@ class Syncer:
     def register(self) -> None:
         self.network.set_stream_handler("sync", self._serve)
 
+    def wake(self, height: int) -> None:
+        """The core saw blocks up to ``height``, too far ahead to fetch by id: sync now."""
+        self._woken.set()
+
     async def run(self) -> None:
         while True:
             try:
                 await self.catch_up()
             except Exception:
                 log.exception("sync round failed")
-            await trio.sleep(SYNC_INTERVAL)
+            with trio.move_on_after(SYNC_INTERVAL):
+                await self._woken.wait()
+            self._woken = trio.Event()
 
     async def _heights(self) -> dict[str, tuple[int, int]]:
         """Each answering peer's committed (height, epoch)."""
@@ -180,12 +211,12 @@ class Syncer:
 
         async def ask(peer: str) -> None:
             try:
-                raw = await self.network.request(peer, "height", b"?", 2.0)
+                raw = await self.network.request(peer, "height", b"?", HEIGHT_TIMEOUT)
                 if len(raw) in (8, 16):
                     epoch = int.from_bytes(raw[8:], "big") if len(raw) == 16 else 0
                     heights[peer] = (int.from_bytes(raw[:8], "big"), epoch)
-            except NetError:
-                pass
+            except NetError as exc:
+                log.debug("no height from %s: %s", peer[-8:], exc)
 
         async with trio.open_nursery() as nursery:
             for peer in self.network.connected_peers():
@@ -197,31 +228,76 @@ class Syncer:
         heights = await self._heights()
         if not heights:
             return
-        peer, (best, best_epoch) = max(heights.items(), key=lambda kv: kv[1])
+        best, best_epoch = max(heights.values())
         self.best_peer_height = best
         ours = self.chain.last_height() or 0
         if not behind(ours, self.epoch(), best, best_epoch):
             return
-        log.info("behind by %d blocks: syncing from %s", best - ours, peer[-8:])
-        start = ours + 1
-        while start <= best:
-            count = min(MAX_SYNC_BATCH, best - start + 1)
-            blocks, qcs, ends = await self._fetch(peer, start, count)
-            if not blocks:
-                return
+        log.info("behind by %d blocks: syncing from %d peers", best - ours, len(heights))
+        # The peers to ask, furthest first: each range goes to the next one in turn.
+        peers = [p for p, _ in sorted(heights.items(), key=lambda kv: kv[1], reverse=True)]
+        tops = {p: h for p, (h, _) in heights.items()}
+        async with trio.open_nursery() as nursery:
+            await self._pipeline(nursery, peers, tops, ours + 1, best)
+            nursery.cancel_scope.cancel()
+        if self.progress:
+            print(file=sys.stderr)
+
+    async def _pipeline(
+        self, nursery: trio.Nursery, peers: list[str], tops: dict[str, int], start: int, best: int
+    ) -> None:
+        """Fetch range after range, the next while the last is committed, until ``best``."""
+        failed: set[str] = set()
+        turn = 0
+
+        def launch(first: int) -> _Batch | None:
+            nonlocal turn
+            if first > best:
+                return None
+            batch = _Batch(first)
+            nursery.start_soon(self._fetch_batch, batch, peers, tops, failed, turn)
+            turn += 1
+            return batch
+
+        batch = launch(start)
+        while batch is not None:
+            await batch.done.wait()
+            if not batch.blocks:
+                return  # no peer could serve it: the next round (or consensus) closes the rest
+            following = launch(batch.start + len(batch.blocks))
             done = trio.Event()
-            self.inbox.submit_sync(SyncedBlocks(tuple(blocks), tuple(qcs), peer, tuple(ends)), done)
+            job = SyncedBlocks(tuple(batch.blocks), tuple(batch.qcs), batch.peer, tuple(batch.ends))
+            self.inbox.submit_sync(job, done)
             await done.wait()
             now = self.chain.last_height() or 0
             if self.progress:
                 print(
                     f"\rsync {now}/{best} ({100 * now // max(best, 1)}%)", end="", file=sys.stderr, flush=True
                 )
-            if now < start:
+            if now < batch.start:
                 return  # nothing provable in this batch: consensus closes the rest
-            start = now + 1
-        if self.progress:
-            print(file=sys.stderr)
+            if following is None or following.start != now + 1:
+                # Committed less than the batch (an epoch's end in it: the rest is verified
+                # against the next set) or more: ask again from where the chain now stands.
+                following = launch(now + 1)
+            batch = following
+
+    async def _fetch_batch(
+        self, batch: _Batch, peers: list[str], tops: dict[str, int], failed: set[str], turn: int
+    ) -> None:
+        """Fill ``batch`` from the first peer, in turn, that serves some of it."""
+        try:
+            able = [p for p in peers if tops[p] >= batch.start and p not in failed]
+            for k in range(len(able)):
+                peer = able[(turn + k) % len(able)]
+                count = min(MAX_SYNC_BATCH, tops[peer] - batch.start + 1)
+                blocks, qcs, ends = await self._fetch(peer, batch.start, count)
+                if blocks:
+                    batch.blocks, batch.qcs, batch.ends, batch.peer = blocks, qcs, ends, peer
+                    return
+                failed.add(peer)
+        finally:
+            batch.done.set()
 
     async def _fetch(
         self, peer: str, start: int, count: int
@@ -232,7 +308,7 @@ class Syncer:
         self.metrics.sync_requests.inc()
         try:
             async with self.network.stream_request(
-                peer, "sync", encode(SyncRequest(start, count)), timeout=30.0
+                peer, "sync", encode(SyncRequest(start, count)), timeout=SYNC_OPEN_TIMEOUT
             ) as frames:
                 async for frame in frames:
                     item = decode(SyncItem, frame)
@@ -240,7 +316,7 @@ class Syncer:
                     qcs.append(decode(QuorumCert, item.qc) if item.qc else None)
                     ends.append(EpochEnd.decode(item.epoch_end) if item.epoch_end else None)
         except (NetError, DecodeError) as exc:
-            log.info("sync from %s stopped: %s", peer[-8:], exc)
+            log.info("sync from %s stopped after %d blocks: %s", peer[-8:], len(blocks), exc)
         return blocks, qcs, ends
 
     async def _serve(self, _peer: str, data: bytes) -> AsyncIterator[bytes]:
@@ -248,10 +324,13 @@ class Syncer:
         store = self.chain
         last = store.last_height() or 0
         end = min(request.start + min(request.count, MAX_SYNC_BATCH), last + 1)
+        sent = 0
         for height in range(request.start, end):
             raw = store.block_bytes_at(height)
-            if raw is None:
+            # A response of a few MiB at most (at least one block): big blocks come a few at a time.
+            if raw is None or (sent and sent + len(raw) > SYNC_RESPONSE_BYTES):
                 break
             qc = store.qc_for(height)
             proof = store.epoch_end_at(height)
+            sent += len(raw)
             yield encode(SyncItem(raw, encode(qc) if qc else b"", proof.encode() if proof else b""))

@@ -34,6 +34,10 @@ class Backend(Protocol):
 
     def is_empty(self) -> bool: ...
 
+    def sync(self) -> None:
+        """Every write so far is on disk when this returns (one fsync of the write-ahead log)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -136,6 +140,14 @@ class Database:
             raise StoreError(f"iterating {family}: {exc}") from exc
         finally:
             del it
+
+    def sync(self) -> None:
+        if self._rdict is None:
+            raise StoreError("the store is closed")
+        try:
+            self._rdict.flush_wal(True)
+        except Exception as exc:
+            raise StoreError(f"syncing the write-ahead log failed: {exc}") from exc
 
     def is_empty(self) -> bool:
         """True when no family holds a key (a store created but never initialised)."""

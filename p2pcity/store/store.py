@@ -106,11 +106,16 @@ class Store:
         qc: QuorumCert | None,
         state_writes: Mapping[bytes, bytes | None],
         state_root: bytes,
+        *,
+        durable: bool = True,
     ) -> None:
         """Atomically record ``block`` as committed, with its indexes and ``state_writes``.
 
         The first block of an empty store must be the genesis block (height
         0); every later one must have height ``last + 1`` and parent ``last id``.
+        ``durable=False`` leaves the fsync to a later synced write or :meth:`sync`
+        (a run of synced blocks is committed with one fsync); a crash before it
+        keeps a prefix of the run, which is a consistent committed chain.
         """
         with self._commit_lock:
             self._check_extends(block, qc, state_root)
@@ -131,7 +136,7 @@ class Store:
                 writes.append((layout.ACCOUNT_TXS, layout.account_tx_key(tx.sender, height, index), tx.hash))
             for key, value in state_writes.items():
                 writes.append((layout.STATE, bytes(key), None if value is None else bytes(value)))
-            self._db.write(writes, sync=self._sync_commits)
+            self._db.write(writes, sync=self._sync_commits and durable)
             self._head = (height, block_id, state_root)
             self._chain_id = block.header.chain_id
 
@@ -166,6 +171,11 @@ class Store:
             raise CommitOrderError(f"the certificate is for another block than {block.id.hex()}")
         if len(state_root) != 32:
             raise StoreError(f"a state root is 32 bytes, got {len(state_root)}")
+
+    def sync(self) -> None:
+        """Make every write so far durable (after commits with ``durable=False``)."""
+        if self._sync_commits:
+            self._db.sync()
 
     def last_height(self) -> int | None:
         """Height of the last committed block; None for an empty store."""
