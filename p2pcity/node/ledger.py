@@ -85,6 +85,7 @@ class Ledger:
         self.mempool = mempool
         self.clock_ms = clock_ms
         self._executed: dict[bytes, _Executed] = {}
+        self._last_committed: Block | None = None
         self.on_commit: list[Callable[[Block, Execution], None]] = []
         # Finds uncommitted blocks (the consensus block tree) so ancestors can be executed first.
         self.lookup: Callable[[bytes], Block | None] = lambda _: None
@@ -195,7 +196,9 @@ class Ledger:
             raise BlockError(f"block {block.id.hex()[:16]} does not extend the committed head")
         executed = self._executed.get(block.id)
         if executed is None:
-            parent = self.store.block_by_id(block.parent_id)
+            # (A synced block: its parent is the block committed just before, decoded already.)
+            last = self._last_committed
+            parent = last if last is not None and last.id == parent_id else self.store.block_by_id(parent_id)
             if parent is None:
                 raise BlockError("committed head block is missing from the store")
             self.execute(block, parent)
@@ -206,6 +209,7 @@ class Ledger:
             writes = {**writes, **prune}
         self.store.commit_block(block, qc, writes, block.header.state_root, durable=durable)
         self.mempool.remove_committed(block.txs)
+        self._last_committed = block
         del self._executed[block.id]
         # Children read through the committed overlay; point them at the store instead.
         for other in self._executed.values():

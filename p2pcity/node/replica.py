@@ -226,7 +226,12 @@ class Replica:
             raise FailStop(f"cannot store the proof of the end of epoch {proof.epoch}: {exc}") from exc
 
     def _commit_blocks(
-        self, blocks: Iterable[Block], qcs: Iterable[QuorumCert | None], *, durable: bool = True
+        self,
+        blocks: Iterable[Block],
+        qcs: Iterable[QuorumCert | None],
+        *,
+        durable: bool = True,
+        announce: bool = True,
     ) -> None:
         for block, qc in zip(blocks, qcs, strict=True):
             try:
@@ -235,7 +240,8 @@ class Replica:
                 raise FailStop(
                     f"cannot commit block {block.id.hex()[:16]} at height {block.height}: {exc}"
                 ) from exc
-            self.on_commit((block,))  # one at a time: each is durable before it is announced
+            if announce:
+                self.on_commit((block,))  # one at a time: each is durable before it is announced
         head = self.store.last_height() or 0
         stale = [bid for bid, height in self._on_disk.items() if height <= head]
         if stale:
@@ -321,11 +327,12 @@ class Replica:
             return 0, []
         epoch = self.epoch()
         proofs = {p.last.id: p for p in job.epoch_ends if p is not None}
-        count = 0
-        # One fsync for the run (a crash keeps a prefix of it: final blocks, a consistent chain).
+        run: list[Block] = []
+        # One fsync for the run (a crash keeps a prefix of it: final blocks, a consistent chain),
+        # then the run is announced at once (one log line, one validator-set read).
         for block, qc in zip(final, qcs, strict=True):
-            self._commit_blocks((block,), (qc,), durable=False)
-            count += 1
+            self._commit_blocks((block,), (qc,), durable=False, announce=False)
+            run.append(block)
             version = self.epoch()
             if ends_epoch(epoch, version):
                 # The rest of the batch is of the next epoch: verified against its own set next time.
@@ -335,4 +342,5 @@ class Replica:
             self.store.sync()
         except (StoreError, OSError) as exc:
             raise FailStop(f"cannot make the synced blocks durable: {exc}") from exc
-        return count, self._replace_core()
+        self.on_commit(tuple(run))
+        return len(run), self._replace_core()

@@ -260,13 +260,17 @@ class Syncer:
             return batch
 
         batch = launch(start)
+        # The blocks of the last batch not yet provably final (its top two, or those after an
+        # epoch's end): they go again, in front of the next batch, which proves them.
+        carried: tuple[list[Block], list[QuorumCert | None], list[EpochEnd | None]] = ([], [], [])
         while batch is not None:
             await batch.done.wait()
             if not batch.blocks:
                 return  # no peer could serve it: the next round (or consensus) closes the rest
             following = launch(batch.start + len(batch.blocks))
+            blocks, qcs, ends = (carried[0] + batch.blocks, carried[1] + batch.qcs, carried[2] + batch.ends)
             done = trio.Event()
-            job = SyncedBlocks(tuple(batch.blocks), tuple(batch.qcs), batch.peer, tuple(batch.ends))
+            job = SyncedBlocks(tuple(blocks), tuple(qcs), batch.peer, tuple(ends))
             self.inbox.submit_sync(job, done)
             await done.wait()
             now = self.chain.last_height() or 0
@@ -274,11 +278,15 @@ class Syncer:
                 print(
                     f"\rsync {now}/{best} ({100 * now // max(best, 1)}%)", end="", file=sys.stderr, flush=True
                 )
-            if now < batch.start:
+            if now < blocks[0].height:
                 return  # nothing provable in this batch: consensus closes the rest
-            if following is None or following.start != now + 1:
-                # Committed less than the batch (an epoch's end in it: the rest is verified
-                # against the next set) or more: ask again from where the chain now stands.
+            if following is None:
+                break  # at the survey's best: the last two come with the next round, or by id
+            left = [i for i, b in enumerate(blocks) if b.height > now]
+            carried = ([blocks[i] for i in left], [qcs[i] for i in left], [ends[i] for i in left])
+            if (blocks[left[0]].height if left else following.start) != now + 1:
+                # Consensus committed some meanwhile: ask again from where the chain now stands.
+                carried = ([], [], [])
                 following = launch(now + 1)
             batch = following
 
