@@ -38,7 +38,6 @@ from p2pcity.crypto.keys import Identity
 from p2pcity.store import Store
 from p2pcity.testnet import Testnet, TestnetError
 from p2pcity.types.block import Block, BlockHeader, QuorumCert, VoteSignature, tx_root, vote_message
-from p2pcity.types.consensus import SafetyState
 
 CONFIG = {"consensus": {"base_timeout_ms": 2000, "empty_block_interval_ms": 500}}
 STEP_MS = 2  # between generated blocks' timestamps: the chain ends just before the nodes start
@@ -79,9 +78,8 @@ def generate(store: Store, genesis: Genesis, ids: list[Identity], blocks: int) -
         state.apply(result.writes)
         store.commit_block(block, qc, result.writes, result.state_root)
         parent, justify = block, qc
-    # The safety record the holders would have written voting for this chain (without one, a
-    # core restarts from view 0 under a head at view ``blocks`` and never proposes: see the note).
-    store.save_safety(SafetyState(blocks, 0, justify, justify))
+    # No safety record, as a chain backup restores it: the holders derive theirs from the head
+    # (node.recovery.derived_safety; before, they restarted in view 1 under it and never proposed).
 
 
 COUNTERS = ("p2pcity_block_fetches_total", "p2pcity_sync_requests_total", "p2pcity_synced_blocks_total")
@@ -213,10 +211,18 @@ def main() -> None:
         "process start, peers, the first survey)"
     )
     tenth = max(1, (args.blocks - 2 if args.halted else args.blocks) // 10)
-    rates = [tenth / (b - a) for a, b in zip([sync.first, *sync.marks], sync.marks, strict=False) if b > a]
+    # Tenths reached within one 0.2 s poll have no rate of their own.
+    rates = [
+        tenth / (b - a) for a, b in zip([sync.first, *sync.marks], sync.marks, strict=False) if b - a >= 0.2
+    ]
     if rates:
-        listed = ", ".join(f"{r:,.0f}" for r in rates)
+        listed = "; ".join(f"{r:.0f}" for r in rates)
         print(f"blocks/s per tenth of the chain: {listed} (last / first tenth: x{rates[-1] / rates[0]:.2f})")
+    if sync.took > sync.first:
+        print(
+            f"from its first synced block on: {args.blocks / (sync.took - sync.first):,.0f} blocks/s "
+            f"({sync.took - sync.first:.1f} s)"
+        )
     print(
         f"syncing node peak RSS {sync.peak_kib / 1024:.0f} MiB; a node holding the chain without "
         f"syncing it: {sync.holder_kib / 1024:.0f} MiB (ratio x{sync.peak_kib / max(sync.holder_kib, 1):.2f})"

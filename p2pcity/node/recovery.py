@@ -74,10 +74,15 @@ def restart_safety(
     one, since votes sign their epoch. When the node committed past its own
     high QC (a sync), the certificates become the root's QC, which is newer
     than both the old lock and the old high QC.
+
+    No record at all under committed blocks of this epoch (a store restored
+    from a chain backup, or another node's chain copied in) gets one derived
+    from the head, :func:`derived_safety`. (Before: a fresh record, the core
+    in view 1 under a head of view N, where it could never propose.)
     """
-    if persisted is None:
-        return None
     epoch = start.epoch if start is not None else 0
+    if persisted is None:
+        return derived_safety(root, root_qc, epoch)
     if start is not None and persisted.epoch < epoch:
         persisted = SafetyState.initial(start)
     if persisted.high_qc.view >= root.view or root.header.epoch != epoch:
@@ -87,6 +92,34 @@ def restart_safety(
     if root_qc.epoch != epoch:
         return persisted
     return SafetyState(persisted.last_voted_view, persisted.last_timeout_view, root_qc, root_qc)
+
+
+def derived_safety(root: Block, root_qc: QuorumCert | None, epoch: int) -> SafetyState | None:
+    """A safety record for a store that has committed blocks of ``epoch`` but no record.
+
+    Why it is safe. Whatever this key may have signed before its record was
+    lost, every view up to the head's was decided: the head (view N) is
+    committed, so 2f+1 validators certified it and every block below it.
+    The derived record says the node voted and timed out in view N, so it
+    never signs anything in a view at or below N again: no second vote for
+    the committed chain or a fork of it, no timeout in a decided view. Its
+    lock and high QC are the head's own QC (or, when the store lacks it, the
+    head's justify, the QC of its parent): a lock on committed history, which
+    no honest node's lock conflicts with. Its first view is N + 1, as it would
+    be for a node that had just committed the head.
+
+    What it cannot know: votes this key signed above N after the backup was
+    taken (the same key running elsewhere meanwhile). No store can: an
+    operator restores a backup only for a node that has been stopped since.
+
+    None when the head is this epoch's start (nothing committed in it yet): a
+    fresh record is exact then.
+    """
+    if root.header.epoch != epoch or root.view == 0:
+        return None
+    qc = root_qc if root_qc is not None and root_qc.block_id == root.id and root_qc.epoch == epoch else None
+    certificate = qc or root.justify
+    return SafetyState(root.view, root.view, certificate, certificate)
 
 
 def certified_above(root: Block, pending: Iterable[Block]) -> list[Block]:
