@@ -26,9 +26,12 @@ from p2pcity.consensus.actions import FetchBlock
 from p2pcity.types.block import Block
 
 # Heights above the committed root that are fetched by id. A replica in step has its root two or
-# three blocks under the tip; the node's syncer starts at three committed blocks behind
-# (``node.sync.SYNC_THRESHOLD``), when the missing parents are about six above the root.
-FETCH_HORIZON = 8
+# three blocks under the tip. The node's syncer starts at three committed blocks behind
+# (``node.sync.SYNC_THRESHOLD``) but cannot prove final the last committed blocks of a peer whose
+# views skipped (after timeouts, no three consecutive views among them): consensus must close that
+# tail by id. 8 was too few for it (a node 8 behind after a 60 s stall at load 38 waited for
+# the chain to move on); half a sync batch leaves room and still bounds each walk down.
+FETCH_HORIZON = 32
 
 
 class Synchronizer:

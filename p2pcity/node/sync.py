@@ -47,6 +47,7 @@ SYNC_INTERVAL = 2.0
 HEIGHT_TIMEOUT = 5.0
 SYNC_OPEN_TIMEOUT = 15.0  # to open a range request; each block of the reply has the io timeout
 SYNC_RESPONSE_BYTES = 4 * 1024 * 1024  # a range reply stops after this many bytes of blocks
+SYNC_CARRY_BYTES = 32 * 1024 * 1024  # blocks held while not yet provably final, at most
 # Gaps this small are closed by consensus itself (fetching ancestors of a proposal).
 SYNC_THRESHOLD = 3
 
@@ -279,7 +280,14 @@ class Syncer:
                     f"\rsync {now}/{best} ({100 * now // max(best, 1)}%)", end="", file=sys.stderr, flush=True
                 )
             if now < blocks[0].height:
-                return  # nothing provable in this batch: consensus closes the rest
+                # Nothing provable yet: a short reply (big blocks, a few a reply) needs the next
+                # batch's blocks above it. Carried along, within a bound (a peer that sends
+                # blocks that never prove final costs us that much, no more).
+                if following is None or sum(len(b.encoded) for b in blocks) > SYNC_CARRY_BYTES:
+                    return  # consensus (or the next round, from other peers) closes the rest
+                carried = (blocks, qcs, ends)
+                batch = following
+                continue
             if following is None:
                 break  # at the survey's best: the last two come with the next round, or by id
             left = [i for i, b in enumerate(blocks) if b.height > now]

@@ -27,6 +27,7 @@ import pytest
 
 from p2pcity.client import Client
 from p2pcity.config import NodeConfig
+from p2pcity.consensus.sync import FETCH_HORIZON
 from p2pcity.node import FAIL_STOP_EXIT
 from p2pcity.node.ledger import BLOCK_TX_BYTES
 from p2pcity.testnet import Testnet
@@ -93,6 +94,8 @@ def test_a_flood_of_big_transactions_never_makes_a_block_a_peer_cannot_fetch(net
     senders = identities(40, seed=91)  # fresh accounts: the ledger refuses their grants
     chain = net.chain_id
     txs = [big_grant_tx(who, 1, chain_id=chain) for who in senders]
+    before = catch_up_counts(net.nodes[3].api)
+    paused_at = net.heights()[3] or 0
     net.pause(3)
     try:
         start = time.monotonic()
@@ -111,6 +114,17 @@ def test_a_flood_of_big_transactions_never_makes_a_block_a_peer_cannot_fetch(net
     start = time.monotonic()
     net.wait_for_height(target, timeout=180, nodes=[3])
     print(f"paused node caught up to height {target} in {time.monotonic() - start:.1f} s")
+    # It caught up by ranges, not one block-by-id request per missing parent (issue 9: 38,777
+    # fetches for 2,000 blocks). A bound on requests, not on time: the by-id horizon above its
+    # head (each block tried at up to 3 peers), and ranges of several blocks each.
+    after = catch_up_counts(net.nodes[3].api)
+    fetched, ranges = (after[k] - before[k] for k in ("block_fetches", "sync_requests"))
+    missed = target - paused_at
+    print(f"it missed {missed} blocks: {fetched:.0f} by-id requests, {ranges:.0f} sync ranges")
+    assert fetched <= 3 * (FETCH_HORIZON + 8), (fetched, missed)
+    assert ranges <= missed // 2 + 16, (ranges, missed)  # a reply holds 2 flood blocks at least
+    if missed > FETCH_HORIZON + 3:
+        assert after["synced_blocks"] > before["synced_blocks"]  # the syncer took over
     size = {tx.hash.hex(): len(tx.encoded) for tx in txs}
     hashes: dict[int, set[str]] = {}
     flood_bytes: dict[int, int] = {}
@@ -125,6 +139,17 @@ def test_a_flood_of_big_transactions_never_makes_a_block_a_peer_cannot_fetch(net
     assert sum(flood_bytes.values()) == sum(size.values())  # every flood transaction is in a block
     assert max(flood_bytes.values()) <= BLOCK_TX_BYTES
     assert max(flood_bytes.values()) > BLOCK_TX_BYTES // 2  # the flood really filled blocks
+
+
+def catch_up_counts(api: str) -> dict[str, float]:
+    """A node's catch-up counters (``node.metrics``), from its /metrics."""
+    names = {f"p2pcity_{k}_total": k for k in ("block_fetches", "sync_requests", "synced_blocks")}
+    out = dict.fromkeys(names.values(), 0.0)
+    for line in httpx.get(f"{api}/metrics", timeout=30).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in names:
+            out[names[name]] = float(value)
+    return out
 
 
 def _can_mount() -> bool:
