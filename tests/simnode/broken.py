@@ -40,10 +40,13 @@ from p2pcity.types.consensus import SafetyState
 
 
 def _recover_with(store: Store, safety: SafetyState | None, **kwargs: Any) -> Core:
+    """Recover as if the store held ``safety``; None is a fresh record, voted views 0, as both
+    bugs had it (the production code now derives a record from the head when it has none)."""
     original = store.load_safety
     store.load_safety = lambda: safety  # type: ignore[method-assign]
     try:
-        return recovery.recover_core(store, **kwargs)
+        with mock.patch.object(recovery, "derived_safety", lambda *_: None):
+            return recovery.recover_core(store, **kwargs)
     finally:
         store.load_safety = original  # type: ignore[method-assign]
 
