@@ -196,7 +196,7 @@ def run_size(n: int, rates: list[int], args: argparse.Namespace, verify_us: floa
     rows = []
     net.start(timeout=60 + 15 * n)
     try:
-        net.wait_for_height(2, timeout=60 + 10 * n)
+        net.wait_for_height(2, timeout=60 + 20 * n)
         for rate in rates:
             idle = measure_idle(net, args.idle)
             spy = (

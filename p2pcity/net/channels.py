@@ -20,11 +20,13 @@ before.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import trio
 from libp2p.abc import IHost, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.exceptions import BaseLibp2pError
+from libp2p.peer.id import ID
 
 from p2pcity.net.config import NetConfig
 from p2pcity.net.direct_client import DirectClient
@@ -113,6 +115,9 @@ class Channels:
     async def _write(self, peer: str, frame: bytes) -> None:
         for _attempt in range(2):
             stream = self._streams.get(peer)
+            if stream is not None and not self._on_live_connection(peer, stream):
+                await self._drop(peer)
+                stream = None
             fresh = stream is None
             if stream is None:
                 stream = await self._client.open_stream(peer, CHANNEL)
@@ -126,6 +131,14 @@ class Channels:
                 await self._drop(peer)
                 if fresh:
                     raise RemoteError(f"channel to {peer}: write failed ({exc!r})") from exc
+
+    def _on_live_connection(self, peer: str, stream: INetStream) -> bool:
+        # py-libp2p 0.8.1 can keep a replaced connection half open (see network._close_host):
+        # writes on a channel of it would vanish. A channel is used only while its connection
+        # is one the swarm holds for the peer now.
+        swarm: Any = self._host.get_network()
+        conns = swarm.connections.get(ID.from_base58(peer), [])
+        return any(conn.muxed_conn is stream.muxed_conn for conn in conns)
 
     async def _drop(self, peer: str) -> None:
         stream = self._streams.pop(peer, None)
