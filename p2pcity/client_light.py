@@ -6,15 +6,16 @@
 
 A read asks for ``?proof=true`` (:mod:`p2pcity.api.proofs`) and checks, in order
 (:func:`verify_envelope`, pure): the header is of the trusted chain and epoch; the QC
-certifies that very header and is signed by a quorum of the trusted validator set
-(``QuorumCert.verify``, the consensus rule itself); the header's state root binds the
-two roots offered; each key's proof hashes to the tree root, showing the value or its
-absence; the height is not below one this client verified before. Any failure is a
+certifies that very header and is signed by a quorum of the epoch's validator set (the
+consensus verifier's rule, ``consensus.verifier.Verifier.qc``); the header's state root
+binds the two roots offered; each key's proof hashes to the tree root, showing the value
+or its absence; the height is not below one this client verified before. Any failure is a
 :class:`VerificationError` with one line saying what the node got wrong.
 
-Trust comes from the genesis file (chain id, genesis block id, validator set). The
-validator set is static here: a header or QC of a later epoch is refused, since an
-epoch-change proof is needed to learn that epoch's set (issue 13, reconfiguration).
+Trust starts from the genesis file or a waypoint (:mod:`p2pcity.client_trust`). When
+a header is of a later epoch than the one trusted, the client first follows the node's
+epoch-change proofs (``GET /epochs``), each checked against the set before it; a
+header of an epoch already left behind is refused.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from urllib.parse import quote
 
 from p2pcity.chain import proof
 from p2pcity.chain.entries import DatasetEntry, DistrictEntry, GrantEntry, RecordEntry, ValidatorSet
-from p2pcity.chain.genesis import Genesis
 from p2pcity.chain.state import (
     VALIDATOR_SET,
     dataset_key,
@@ -35,30 +35,13 @@ from p2pcity.chain.state import (
     nonce_key,
     record_key,
 )
-from p2pcity.client import Client, ClientError
+from p2pcity.client import Client
+from p2pcity.client_trust import Trust, VerificationError, advance, anchor, fail, parse_waypoint
 from p2pcity.codec import DecodeError, decode
 from p2pcity.types.block import BlockHeader, QuorumCert
 
 T = TypeVar("T")
-
-
-class VerificationError(ClientError):
-    """What a node sent does not prove what it claims: the node is lying or broken."""
-
-
-@dataclass(slots=True)
-class Trust:
-    """What the client trusts without asking any node, and the highest height it verified."""
-
-    chain_id: str
-    genesis_id: bytes
-    validators: tuple[bytes, ...]
-    epoch: int = 0
-    verified_height: int = 0
-
-    @classmethod
-    def from_genesis(cls, genesis: Genesis) -> Trust:
-        return cls(genesis.chain_id, genesis.block().id, genesis.validators)
+MAX_EPOCH_PAGES = 1024  # /epochs pages followed for one read (64 hand-overs each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,32 +61,38 @@ def _hex(value: Any, what: str, size: int | None = None) -> bytes:
     return raw
 
 
+def envelope_header(env: Any) -> tuple[BlockHeader, QuorumCert]:
+    """The header and QC of a proof envelope, decoded (not yet verified)."""
+    if not isinstance(env, dict) or not isinstance(env.get("entries"), list):
+        raise fail("the node sent no proof")
+    try:
+        return decode(BlockHeader, _hex(env.get("header"), "the header")), decode(
+            QuorumCert, _hex(env.get("qc"), "the QC")
+        )
+    except DecodeError as exc:
+        raise fail(f"malformed header or QC: {exc}") from exc
+
+
 def verify_envelope(trust: Trust, env: Any, keys: Sequence[bytes]) -> Verified:
     """Check a proof envelope for ``keys`` against ``trust``; return the proven values."""
-    if not isinstance(env, dict) or not isinstance(env.get("entries"), list):
-        raise VerificationError("verification failed: the node sent no proof")
-    try:
-        header = decode(BlockHeader, _hex(env.get("header"), "the header"))
-        qc = decode(QuorumCert, _hex(env.get("qc"), "the QC"))
-    except DecodeError as exc:
-        raise VerificationError(f"verification failed: malformed header or QC: {exc}") from exc
+    header, qc = envelope_header(env)
     # Rule: a header of the trusted chain, in the epoch whose validator set we hold.
     if header.chain_id != trust.chain_id:
-        raise VerificationError(
-            f"verification failed: the header is of chain {header.chain_id!r}, not {trust.chain_id!r}"
-        )
-    if header.epoch != trust.epoch or qc.epoch != trust.epoch:
-        raise VerificationError(
-            f"verification failed: the header is of epoch {max(header.epoch, qc.epoch)}; this client "
-            f"trusts the validator set of epoch {trust.epoch} only (no epoch-change proofs yet)"
+        raise fail(f"the header is of chain {header.chain_id!r}, not {trust.chain_id!r}")
+    if header.epoch != trust.epoch:
+        raise fail(
+            f"the header is of epoch {header.epoch}; this client holds the validator set of "
+            f"epoch {trust.epoch}" + (" (a retired set)" if header.epoch < trust.epoch else "")
         )
     # Rule: the QC certifies this very header...
-    if qc.block_id != header.id or qc.height != header.height:
-        raise VerificationError("verification failed: the QC certifies another block than the header")
-    # ...and carries a quorum of the trusted validators' signatures (the consensus rule).
-    if not qc.verify(trust.chain_id, trust.validators, trust.genesis_id):
-        raise VerificationError(
-            "verification failed: the QC is not signed by a quorum of the trusted validators "
+    if qc.block_id != header.id or qc.height != header.height or qc.view != header.view:
+        raise fail("the QC certifies another block than the header")
+    if qc.epoch != header.epoch:
+        raise fail(f"the QC is of epoch {qc.epoch}, the header of epoch {header.epoch}")
+    # ...and carries a quorum of the epoch's validators' signatures (the consensus rule).
+    if not trust.verifier().qc(qc):
+        raise fail(
+            f"the QC is not signed by a quorum of the validators of epoch {trust.epoch} "
             "(forged, or of another validator set)"
         )
     # Rule: the two roots offered are the ones the header's state root binds.
@@ -164,6 +153,17 @@ class LightClient:
         self.node = Client(url, timeout=timeout)
         self.last: Verified | None = None  # the last verified answer (its height and header)
 
+    @classmethod
+    def from_waypoint(cls, url: str, waypoint: str, timeout: float = 10.0) -> LightClient:
+        """A client trusting the set of a waypoint's epoch, once the node proves it passes through."""
+        height, block_id, epoch = parse_waypoint(waypoint)
+        node = Client(url, timeout=timeout)
+        try:
+            trust = anchor(height, block_id, epoch, node.get("/epochs", **{"from": epoch, "limit": 1}))
+        finally:
+            node.close()
+        return cls(url, trust, timeout)
+
     def close(self) -> None:
         self.node.close()
 
@@ -173,9 +173,32 @@ class LightClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def follow_epochs(self, epoch: int) -> None:
+        """Move the trust up to ``epoch`` through the node's epoch-change proofs, each checked."""
+        for _ in range(MAX_EPOCH_PAGES):
+            if self.trust.epoch >= epoch:
+                return
+            before = self.trust.epoch
+            advance(self.trust, self.node.get("/epochs", **{"from": before}))
+            if self.trust.epoch == before:
+                break
+        if self.trust.epoch < epoch:
+            raise fail(
+                f"the header is of epoch {epoch}, but the node proves no hand-over past epoch "
+                f"{self.trust.epoch} (a skipped epoch)"
+            )
+
     def read(self, path: str, keys: Sequence[bytes]) -> Verified:
-        self.last = verify_envelope(self.trust, self.node.get(path, proof="true"), keys)
+        env = self.node.get(path, proof="true")
+        self.last = self.verified(env, keys)
         return self.last
+
+    def verified(self, env: Any, keys: Sequence[bytes]) -> Verified:
+        """``verify_envelope``, after following the epochs up to the envelope's header."""
+        header, _ = envelope_header(env)
+        if header.chain_id == self.trust.chain_id and header.epoch > self.trust.epoch:
+            self.follow_epochs(header.epoch)
+        return verify_envelope(self.trust, env, keys)
 
     def record(self, name: str) -> RecordEntry | None:
         key = record_key(name)
@@ -209,7 +232,7 @@ class LightClient:
         except DecodeError as exc:
             raise VerificationError(f"verification failed: malformed validator set: {exc}") from exc
         keys = [VALIDATOR_SET, *(district_key(v) for v in vset.validators)]
-        verified = self.last = verify_envelope(self.trust, env, keys)
+        verified = self.last = self.verified(env, keys)
         districts = []
         for account in vset.validators:
             entry = _entry(DistrictEntry, verified.values[district_key(account)])
@@ -219,3 +242,6 @@ class LightClient:
                 )
             districts.append(entry)
         return vset, districts
+
+
+__all__ = ["LightClient", "Trust", "VerificationError", "Verified", "verify_envelope"]

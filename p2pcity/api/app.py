@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from p2pcity import __version__
 from p2pcity.api import models, proofs, views
+from p2pcity.api.epochs import add_epoch_routes
 from p2pcity.api.events import add_event_routes
 from p2pcity.api.handle import NodeHandle
 from p2pcity.api.lists import add_list_routes
@@ -136,6 +137,7 @@ def create_app(node: NodeHandle) -> FastAPI:
 
     _tx_routes(app, node)
     add_list_routes(app, node)
+    add_epoch_routes(app, node)
     add_event_routes(app, node)
     add_console_routes(app)
     _ledger_routes(app, node)

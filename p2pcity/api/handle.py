@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from p2pcity.chain.state import StateView
 from p2pcity.types.block import Block, QuorumCert
+from p2pcity.types.epoch import EpochEnd
 from p2pcity.types.tx import Transaction
 
 
@@ -24,6 +25,10 @@ class NodeHandle(Protocol):
     def block_at(self, height: int) -> Block | None: ...
 
     def qc_for(self, height: int) -> QuorumCert | None: ...
+
+    def epoch_end_at(self, height: int) -> EpochEnd | None:
+        """The proof that the block at ``height`` ended its epoch (``Store.epoch_end_at``)."""
+        ...
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None: ...
 

@@ -20,7 +20,8 @@ Key layout (all keys are bytes; ``||`` is concatenation):
 ==========================  ===============================================
 
 Tree keys (prefix ``0x00``, :mod:`p2pcity.chain.tree`) hold the authenticated
-state tree itself.
+state tree itself, and the proof of the validator set pinned at every height
+that changed it (genesis included), which epoch-change proofs are checked against.
 
 The header's state root is ``state_root(tree_root, aux_root)``
 (:mod:`p2pcity.chain.proof`). Every ledger key above is in the tree, so a
@@ -132,6 +133,7 @@ def genesis_roots(
     aux = next_aux_root(genesis_hash, writes)
     changes = {k: v for k, v in writes.items() if in_tree(k)}
     roots, tree_writes = tree.apply(MemoryState(), None, 0, changes, aux)
+    _pin_validator_set(MemoryState(), roots, 0, changes, tree_writes)
     return proof.state_root(roots.tree_root, roots.aux_root), tree_writes
 
 
@@ -147,7 +149,22 @@ def next_state_root(
     aux = next_aux_root(parent.aux_root, writes)
     changes = {k: v for k, v in writes.items() if in_tree(k)}
     roots, tree_writes = tree.apply(base, parent, height, changes, aux)
+    _pin_validator_set(base, roots, height, changes, tree_writes)
     return proof.state_root(roots.tree_root, roots.aux_root), tree_writes
+
+
+def _pin_validator_set(
+    base: StateView,
+    roots: tree.Roots,
+    height: int,
+    changes: Mapping[bytes, bytes | None],
+    tree_writes: dict[bytes, bytes | None],
+) -> None:
+    # A light client checks each epoch hand-over's new set against the state of the block that
+    # made the change, long after that height's tree nodes are pruned: keep that one proof.
+    if VALIDATOR_SET in changes:
+        value = changes[VALIDATOR_SET]
+        tree_writes.update(tree.pin(Overlay(base, tree_writes), roots, height, VALIDATOR_SET, value))
 
 
 def _write_record(key: bytes, value: bytes | None) -> bytes:

@@ -20,7 +20,14 @@ Keys (``u64``/``u16`` big-endian):
                                        version, tree root, aux root
 ``0x00 's'`` version                   the keys of the nodes no longer reachable
                                        from ``version`` on (the prune list)
+``0x00 'p'`` height key                a pinned proof: the roots of ``height``
+                                       and the canonical ``StateProof`` of
+                                       ``key`` there (never pruned)
 =====================================  =========================================
+
+A pinned proof keeps one key provable at one height after the height's
+nodes are pruned: the validator set at every block that changed it, which
+a light client checks each epoch hand-over against (:func:`pin`).
 
 Pruning (:func:`prune_writes`) deletes what only versions older than the
 retained depth reach; it is the node's choice, outside the state root.
@@ -43,11 +50,13 @@ from p2pcity.chain.proof import (
     leaf_hash,
     value_hash,
 )
+from p2pcity.codec import DecodeError, decode, encode
 
 TREE_PREFIX = b"\x00"
 _NODE = b"\x00t"
 _ROOTS = b"\x00h"
 _STALE = b"\x00s"
+_PINNED = b"\x00p"
 _EMPTY, _LEAFKIND, _INTERNALKIND = 0, 1, 2
 _NODE_KEY_SIZE = 2 + 8 + 2 + 32
 
@@ -328,3 +337,32 @@ def prove_at(view: _Reader, height: int, key: bytes) -> tuple[Roots, StateProof]
     if roots is None:
         raise TreeError(f"the state of height {height} is not retained (pruned, or not committed)")
     return roots, prove(view, roots, key)
+
+
+def pinned_key(height: int, key: bytes) -> bytes:
+    return _PINNED + height.to_bytes(8, "big") + key
+
+
+def pin(
+    view: _Reader, roots: Roots, height: int, key: bytes, value: bytes | None
+) -> dict[bytes, bytes | None]:
+    """The write that keeps ``key``'s ``value`` and proof at ``height`` after pruning (``view``:
+    the tree with this height's nodes)."""
+    value = value or b""
+    state_proof = prove(view, roots, key)
+    packed = _pack_roots(roots) + len(value).to_bytes(4, "big") + value + encode(state_proof)
+    return {pinned_key(height, key): packed}
+
+
+def read_pinned(view: _Reader, height: int, key: bytes) -> tuple[Roots, bytes | None, StateProof] | None:
+    """The roots, value (None: absent) and proof of ``key`` pinned at ``height`` (None: none was)."""
+    raw = view.state_get(pinned_key(height, key))
+    if raw is None:
+        return None
+    size = int.from_bytes(raw[72:76], "big")
+    try:
+        state_proof = decode(StateProof, raw[76 + size :])
+    except DecodeError as exc:
+        raise TreeError(f"corrupt pinned proof at height {height}: {exc}") from exc
+    value = raw[76 : 76 + size] if state_proof.leaf_key == key_hash(key) else None
+    return Roots(int.from_bytes(raw[:8], "big"), raw[8:40], raw[40:72]), value, state_proof

@@ -52,7 +52,7 @@ from p2pcity.sharing.uploads import Quotas, UploadGate
 from p2pcity.store import Store, StoreError
 from p2pcity.types.block import Block, QuorumCert
 from p2pcity.types.consensus import Evidence
-from p2pcity.types.epoch import Waypoint
+from p2pcity.types.epoch import EpochEnd, Waypoint
 from p2pcity.types.tx import Transaction
 
 log = logging.getLogger(__name__)
@@ -294,6 +294,9 @@ class Node:
 
     def qc_for(self, height: int) -> QuorumCert | None:
         return self.store.qc_for(height)
+
+    def epoch_end_at(self, height: int) -> EpochEnd | None:
+        return self.store.epoch_end_at(height)
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         return self.store.tx_location(tx_hash)

@@ -1,6 +1,8 @@
 """The light client against a real node, honest and behind a lying proxy.
 
-One solo node process (its one validator signs each QC). Each lie is a rewrite of the
+One solo node process (its one validator signs each QC) that crossed one epoch (an
+observer district added), so every read follows an epoch-change proof first; the
+epoch tests of ``light_epochs.py`` run here on it too. Each lie is a rewrite of the
 node's real ``?proof=true`` answer by ``LyingProxy``; each must end in a
 ``VerificationError`` naming what is wrong, while the same read straight from the node
 verifies. The stale-answer lie replays a real, older, correctly signed answer.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -26,10 +29,23 @@ from p2pcity.cli import cli
 from p2pcity.client import Client
 from p2pcity.client_light import LightClient, Trust, VerificationError
 from p2pcity.codec import decode, encode
+from p2pcity.consensus.verifier import Verifier
 from p2pcity.crypto.keys import Identity
 from p2pcity.types.block import BlockHeader, QuorumCert, VoteSignature
 from tests import processes
 
+from .light_epochs import (  # noqa: F401 - the epoch tests, collected here with the solo world
+    World,
+    cross_an_epoch,
+    observer_card,
+    test_a_waypoint_of_another_chain_is_refused,
+    test_control_with_the_check_planted_out_the_false_hand_over_is_believed,
+    test_control_with_the_qc_check_planted_out_the_retired_sets_qc_is_believed,
+    test_control_with_the_waypoint_check_planted_out_another_chain_is_trusted,
+    test_each_lie_is_caught_in_one_line,
+    test_it_starts_from_a_waypoint_and_from_a_saved_trust_file,
+    test_the_light_client_follows_the_hand_over_from_the_genesis,
+)
 from .lying_proxy import LyingProxy
 
 pytestmark = pytest.mark.slow
@@ -37,11 +53,21 @@ NAME = "land/parcel-7"
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Genesis]]:
-    for running in processes.solo_node(tmp_path_factory.mktemp("light")):
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """One solo node that crossed an epoch: a record in epoch 0, an observer added (epoch 1,
+    same set), a record in epoch 1. Every read below follows the hand-over first."""
+    tmp = tmp_path_factory.mktemp("light")
+    for running in processes.solo_node(tmp):
         with Client(running.url) as client:
             client.put_record(Identity.generate(), NAME, b"deed v1", wait=True)
-        yield running.url, Genesis.load(running.home / "genesis.json")
+        cross_an_epoch(running.url, running.home, observer_card(tmp), tmp, "--role", "observer")
+        identity = Identity.load(running.home / "keys" / "identity.json")
+        yield World("solo", running.url, Genesis.load(running.home / "genesis.json"), identity)
+
+
+@pytest.fixture(scope="module")
+def node(world: World) -> tuple[str, Genesis]:
+    return world.url, world.genesis
 
 
 def trust(genesis: Genesis) -> Trust:
@@ -159,7 +185,7 @@ def test_control_without_the_proof_checks_the_lies_get_through(
     with LyingProxy(url, changed) as liar, LightClient(liar, trust(genesis)) as light:
         entry = light.record(NAME)
         assert entry is not None and entry.digest == bytes(32)
-    monkeypatch.setattr(QuorumCert, "verify", lambda *_: True)
+    monkeypatch.setattr(Verifier, "qc", lambda *_: True)
     forged = {"/records/": LIES["forged QC"][0]}
     with LyingProxy(url, forged) as liar, LightClient(liar, trust(genesis)) as light:
         assert light.record(NAME) is not None
@@ -258,3 +284,28 @@ def test_verify_record_checks_a_document_for_a_third_party(node: tuple[str, Gene
     assert absent.exit_code != 0 and "its absence is verified at height" in absent.stderr
     keys = CliRunner().invoke(cli, ["verify", "validators", *trusted])
     assert keys.exit_code == 0 and genesis.districts[0].pre_key.hex() in keys.output
+
+
+def test_verify_from_a_waypoint_and_a_trust_file_that_keeps_freshness(
+    node: tuple[str, Genesis], tmp_path: Path
+) -> None:
+    url, genesis = node
+    genesis_file, trust_file = tmp_path / "genesis.json", tmp_path / "trust.json"
+    genesis.save(genesis_file)
+    waypoint = f"0:{genesis.block().id.hex()}:0"
+    record = ["verify", "record", NAME, "--node"]
+    by_waypoint = CliRunner().invoke(cli, [*record, url, "--waypoint", waypoint])
+    assert by_waypoint.exit_code == 0, by_waypoint.output
+    stranger = CliRunner().invoke(cli, [*record, url, "--waypoint", f"0:{'ab' * 32}:0"])
+    assert stranger.exit_code != 0 and "does not pass through the waypoint" in stranger.stderr
+    with Client(url) as client:
+        old = client.get(f"/records/{NAME}", proof="true")
+        client.wait_for_height(old["height"] + 1)
+    first = [*record, url, "--genesis", str(genesis_file), "--trust", str(trust_file)]
+    assert CliRunner().invoke(cli, first).exit_code == 0
+    saved = json.loads(trust_file.read_text())
+    assert saved["epoch"] == 1 and saved["verified_height"] > old["height"]
+    # A later command trusts the file alone, and so refuses the older answer a liar replays.
+    with LyingProxy(url, {"/records/": lambda _: old}) as liar:
+        replayed = CliRunner().invoke(cli, [*record, liar, "--trust", str(trust_file)])
+    assert replayed.exit_code != 0 and "stale answer" in replayed.stderr

@@ -25,6 +25,7 @@ from p2pcity.chain.state import StateView
 from p2pcity.sharing.api_routes import add_sharing_routes
 from p2pcity.store import Store
 from p2pcity.types.block import Block, QuorumCert
+from p2pcity.types.epoch import EpochEnd
 from p2pcity.types.tx import Transaction, TxError
 from tests.factories import CHAIN
 
@@ -78,6 +79,9 @@ class DevNode:
 
     def qc_for(self, height: int) -> QuorumCert | None:
         return None
+
+    def epoch_end_at(self, height: int) -> EpochEnd | None:
+        return None  # one epoch: the genesis set never changes here
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         for block in self.world.chain.blocks:
