@@ -1,28 +1,46 @@
 """The authenticated state tree, versioned by height, stored among the state's own keys.
 
-Hashing and proof verification are in :mod:`p2pcity.chain.proof`; this module
-keeps the nodes. Like Aptos' Jellyfish Merkle tree, a node is stored under
-``(version, path)``, written once and never changed, and a parent names the
-version of each child, so reading any retained version is point lookups and a
-new version writes only the nodes on the changed paths. The nodes live in the
-state key space (prefix ``0x00``, below every ledger key), so a speculative
-block's new nodes ride in its overlay like any other write and commit in the
-same atomic batch.
+Hashing and proof verification are in :mod:`p2pcity.chain.proof`: the tree *is*
+the binary, path-compressed sparse Merkle tree defined there, and its root and
+proofs are that tree's. What this module chooses is how it is stored: as in
+Aptos' Jellyfish Merkle tree, in 16-ary nodes, one per nibble (4 bits) of the
+key hash, each holding the 4 binary levels under it. A write then touches
+about a quarter of the nodes a binary layout would (a path of ~log16(n) nodes,
+not ~log2(n)); a node's binary hash is recomputed from its children when it is
+written (:func:`_node_hash`), and proofs are cut from it per binary level.
+
+A node is stored under ``(version, path)``, written once and never changed, and
+a parent names the version of each child, so reading any retained version is
+point lookups and a new version writes only the nodes on the changed paths. The
+nodes live in the state key space (prefix ``0x00``, below every ledger key), so
+a speculative block's new nodes ride in its overlay like any other write and
+commit in the same atomic batch.
+
+Layout rules (they make the stored tree the binary tree of ``proof``):
+
+- a subtree (at nibble depth ``d``, on the path ``prefix`` of ``d`` nibbles)
+  holding no key is absent; holding one key, it is that key's leaf, stored at
+  ``(d, prefix)``; holding more, a 16-ary node there;
+- within a node, a binary sub-range holding one leaf and nothing else hashes
+  as that leaf (it rises, as in the binary tree); one holding nothing is the
+  placeholder.
 
 Keys (``u64``/``u16`` big-endian):
 
 =====================================  =========================================
-``0x00 't'`` version depth path(32)    a node: ``0x00`` key_hash value_hash (a
-                                       leaf) or ``0x01`` then, per child, kind
-                                       (0 empty, 1 leaf, 2 internal), hash and
-                                       u64 version
+``0x00 't'`` version depth path(32)    a node (``depth`` in nibbles, ``path``
+                                       the prefix, left-aligned): ``0x00``
+                                       key_hash value_hash (a leaf), or ``0x01``
+                                       u16 bitmap of the children present, then
+                                       per child kind (1 leaf, 2 internal), hash
+                                       and u64 version
 ``0x00 'h'`` height                    the roots after that height: u64 tree
                                        version, tree root, aux root
 ``0x00 's'`` version                   the keys of the nodes no longer reachable
                                        from ``version`` on (the prune list)
-``0x00 'p'`` height key                a pinned proof: the roots of ``height``
-                                       and the canonical ``StateProof`` of
-                                       ``key`` there (never pruned)
+``0x00 'p'`` height key                a pinned proof: the roots of ``height``,
+                                       ``key``'s value there and its canonical
+                                       ``StateProof`` (never pruned)
 =====================================  =========================================
 
 A pinned proof keeps one key provable at one height after the height's
@@ -35,21 +53,32 @@ retained depth reach; it is the node's choice, outside the state root.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from p2pcity.chain.proof import (
     MAX_DEPTH,
     PLACEHOLDER,
     StateProof,
-    bit,
-    internal_hash,
     key_hash,
     leaf_hash,
     value_hash,
 )
+from p2pcity.chain.tree_nodes import (  # re-exported: callers name them tree.X
+    ARITY,
+    INTERNAL,
+    LEAF,
+    Node,
+    Ref,
+    Slots,
+    TreeError,
+    encode_node,
+    nibble,
+    node_hash,
+    ref_of,
+)
+from p2pcity.chain.tree_nodes import entry_of as _entry
 from p2pcity.codec import DecodeError, decode, encode
 
 TREE_PREFIX = b"\x00"
@@ -57,24 +86,12 @@ _NODE = b"\x00t"
 _ROOTS = b"\x00h"
 _STALE = b"\x00s"
 _PINNED = b"\x00p"
-_EMPTY, _LEAFKIND, _INTERNALKIND = 0, 1, 2
 _NODE_KEY_SIZE = 2 + 8 + 2 + 32
-
-
-class TreeError(RuntimeError):
-    """The stored tree is missing a node it needs (corrupt store, or a pruned version)."""
+MAX_NIBBLES = MAX_DEPTH // 4
 
 
 class _Reader(Protocol):
     def state_get(self, key: bytes) -> bytes | None: ...
-
-
-class Ref(NamedTuple):
-    """A child as its parent names it (a tuple: made for every node touched, so made cheaply)."""
-
-    kind: int
-    hash: bytes
-    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +103,14 @@ class Roots:
     aux_root: bytes
 
 
+def _path(depth: int, prefix: int) -> bytes:
+    return (prefix << (MAX_DEPTH - 4 * depth)).to_bytes(32, "big")
+
+
 def node_key(version: int, depth: int, prefix: int) -> bytes:
-    """Where the node at ``depth`` on path ``prefix`` (its first ``depth`` bits) of ``version`` lives."""
-    path = (prefix << (MAX_DEPTH - depth)).to_bytes(32, "big")
-    return _NODE + version.to_bytes(8, "big") + depth.to_bytes(2, "big") + path
+    """Where the node at nibble ``depth`` on path ``prefix`` (its first ``depth`` nibbles) of
+    ``version`` lives."""
+    return _NODE + version.to_bytes(8, "big") + depth.to_bytes(2, "big") + _path(depth, prefix)
 
 
 def roots_key(height: int) -> bytes:
@@ -109,48 +130,6 @@ def _pack_roots(roots: Roots) -> bytes:
     return roots.version.to_bytes(8, "big") + roots.tree_root + roots.aux_root
 
 
-_EMPTY_CHILD = b"\x00" + PLACEHOLDER + bytes(8)
-_KIND_BYTE = (b"\x00", b"\x01", b"\x02")
-
-
-def _encode_child(ref: Ref | None) -> bytes:
-    if ref is None:
-        return _EMPTY_CHILD
-    return _KIND_BYTE[ref.kind] + ref.hash + ref.version.to_bytes(8, "big")
-
-
-def _decode_child(raw: bytes) -> Ref | None:
-    if raw[0] == _EMPTY:
-        return None
-    return Ref(raw[0], raw[1:33], int.from_bytes(raw[33:41], "big"))
-
-
-def _hash_of(ref: Ref | None) -> bytes:
-    return PLACEHOLDER if ref is None else ref.hash
-
-
-class Node:
-    """A node read from the store: a leaf (``k_hash``, ``v_hash``) or an internal node."""
-
-    __slots__ = ("k_hash", "left", "right", "v_hash")
-
-    def __init__(self, raw: bytes, where: bytes) -> None:
-        self.left: Ref | None = None
-        self.right: Ref | None = None
-        self.k_hash = b""
-        self.v_hash = b""
-        if len(raw) == 65 and raw[0] == 0:
-            self.k_hash, self.v_hash = raw[1:33], raw[33:65]
-        elif len(raw) == 83 and raw[0] == 1:
-            self.left, self.right = _decode_child(raw[1:42]), _decode_child(raw[42:83])
-        else:
-            raise TreeError(f"corrupt tree node {where.hex()}")
-
-    @property
-    def is_leaf(self) -> bool:
-        return bool(self.k_hash)
-
-
 def _load(view: _Reader, ref: Ref, depth: int, prefix: int) -> tuple[bytes, Node]:
     key = node_key(ref.version, depth, prefix)
     raw = view.state_get(key)
@@ -160,6 +139,20 @@ def _load(view: _Reader, ref: Ref, depth: int, prefix: int) -> tuple[bytes, Node
 
 
 _Item = tuple[bytes, bytes | None]  # (key hash, value hash or None to delete)
+
+
+def _groups(items: list[tuple[bytes, bytes]] | list[_Item], depth: int) -> list[tuple[int, int, int]]:
+    """(nibble, start, end) of the runs of ``items`` (sorted by key hash) by their nibble at ``depth``."""
+    runs = []
+    start = 0
+    current = nibble(items[0][0], depth)
+    for i in range(1, len(items)):
+        n = nibble(items[i][0], depth)
+        if n != current:
+            runs.append((current, start, i))
+            start, current = i, n
+    runs.append((current, start, len(items)))
+    return runs
 
 
 class _Update:
@@ -173,7 +166,7 @@ class _Update:
         self._at = _NODE + version.to_bytes(8, "big")  # node keys of this version start so
 
     def _key(self, depth: int, prefix: int) -> bytes:
-        return self._at + depth.to_bytes(2, "big") + (prefix << (MAX_DEPTH - depth)).to_bytes(32, "big")
+        return self._at + depth.to_bytes(2, "big") + _path(depth, prefix)
 
     def retire(self, key: bytes) -> None:
         if key in self.writes:  # written earlier in this very batch (a leaf moved up twice)
@@ -183,22 +176,24 @@ class _Update:
 
     def leaf(self, depth: int, prefix: int, k_hash: bytes, v_hash: bytes) -> Ref:
         self.writes[self._key(depth, prefix)] = b"\x00" + k_hash + v_hash
-        return Ref(_LEAFKIND, leaf_hash(k_hash, v_hash), self.version)
+        return Ref(LEAF, leaf_hash(k_hash, v_hash), self.version)
 
-    def internal(self, depth: int, prefix: int, left: Ref | None, right: Ref | None) -> Ref | None:
+    def internal(self, depth: int, prefix: int, slots: Slots) -> Ref | None:
         """The node for a subtree with these children, in canonical form (one leaf: that leaf)."""
-        if left is None and right is None:
+        present = [i for i, e in enumerate(slots) if e is not None]
+        if not present:
             return None
-        lone = right if left is None else left if right is None else None
-        if lone is not None and lone.kind == _LEAFKIND:
+        if len(present) == 1 and slots[present[0]][0] == LEAF:  # type: ignore[index]
             # A lone leaf rises to where its subtree starts: rewritten at this depth.
-            side = 1 if left is None else 0
+            slot = present[0]
+            lone = ref_of(slots[slot])
+            assert lone is not None
             source = _Pending(self) if lone.version == self.version else self.view
-            key, node = _load(source, lone, depth + 1, prefix * 2 + side)
+            key, node = _load(source, lone, depth + 1, prefix * ARITY + slot)
             self.retire(key)
             return self.leaf(depth, prefix, node.k_hash, node.v_hash)
-        self.writes[self._key(depth, prefix)] = b"\x01" + _encode_child(left) + _encode_child(right)
-        return Ref(_INTERNALKIND, internal_hash(_hash_of(left), _hash_of(right)), self.version)
+        self.writes[self._key(depth, prefix)] = encode_node(slots)
+        return Ref(INTERNAL, node_hash(slots), self.version)
 
     def build(self, depth: int, prefix: int, items: list[tuple[bytes, bytes]]) -> Ref | None:
         """A fresh subtree at ``depth`` on ``prefix`` holding ``items`` (sorted by key hash)."""
@@ -206,12 +201,12 @@ class _Update:
             return None
         if len(items) == 1:
             return self.leaf(depth, prefix, items[0][0], items[0][1])
-        if depth >= MAX_DEPTH:
+        if depth >= MAX_NIBBLES:
             raise TreeError("two keys share all 256 bits of their hash")
-        cut = _split(items, depth, prefix)
-        left = self.build(depth + 1, prefix * 2, items[:cut])
-        right = self.build(depth + 1, prefix * 2 + 1, items[cut:])
-        return self.internal(depth, prefix, left, right)
+        slots: Slots = [None] * ARITY
+        for n, start, end in _groups(items, depth):
+            slots[n] = _entry(self.build(depth + 1, prefix * ARITY + n, items[start:end]))
+        return self.internal(depth, prefix, slots)
 
     def update(self, ref: Ref | None, depth: int, prefix: int, items: list[_Item]) -> Ref | None:
         """The subtree at ``depth`` on ``prefix`` once ``items`` (sorted, on that path) apply."""
@@ -231,15 +226,19 @@ class _Update:
                 return ref
             self.retire(key)
             return self.build(depth, prefix, sorted(merged.items()))
-        if depth >= MAX_DEPTH:
+        if depth >= MAX_NIBBLES:
             raise TreeError("an internal node at the tree's full depth")
-        cut = _split(items, depth, prefix)
-        left = self.update(node.left, depth + 1, prefix * 2, items[:cut])
-        right = self.update(node.right, depth + 1, prefix * 2 + 1, items[cut:])
-        if left == node.left and right == node.right:
+        slots = list(node.slots)
+        changed = False
+        for n, start, end in _groups(items, depth):
+            old = ref_of(slots[n])
+            child = self.update(old, depth + 1, prefix * ARITY + n, items[start:end])
+            if child != old:
+                slots[n], changed = _entry(child), True
+        if not changed:
             return ref
         self.retire(key)
-        return self.internal(depth, prefix, left, right)
+        return self.internal(depth, prefix, slots)
 
 
 class _Pending:
@@ -252,11 +251,13 @@ class _Pending:
         return self._update.writes.get(key)
 
 
-def _split(items: list[tuple[bytes, bytes]] | list[_Item], depth: int, prefix: int) -> int:
-    """Index of the first item whose path turns right at ``depth`` (items sorted, all on ``prefix``)."""
-    # The first key hash at or above prefix||1||0...0 is the first one on the right.
-    boundary = ((prefix * 2 + 1) << (MAX_DEPTH - 1 - depth)).to_bytes(32, "big")
-    return bisect.bisect_left(items, (boundary,))
+def _root_ref(view: _Reader, roots: Roots) -> Ref | None:
+    """The root as a reference (its kind read from the node itself: a lone key's leaf, or a node)."""
+    if roots.tree_root == PLACEHOLDER:
+        return None
+    ref = Ref(INTERNAL, roots.tree_root, roots.version)
+    _, node = _load(view, ref, 0, 0)
+    return Ref(LEAF, ref.hash, ref.version) if node.is_leaf else ref
 
 
 def apply(
@@ -275,14 +276,7 @@ def apply(
         (key_hash(k), None if v is None else value_hash(v)) for k, v in changes.items()
     )
     update = _Update(view, version)
-    old = None if parent is None or parent.tree_root == PLACEHOLDER else Ref(
-        _INTERNALKIND, parent.tree_root, parent.version
-    )
-    if old is not None:
-        # The root's kind is read from the node itself; the hash and version are all a parent holds.
-        _, node = _load(view, old, 0, 0)
-        if node.is_leaf:
-            old = Ref(_LEAFKIND, old.hash, old.version)
+    old = None if parent is None else _root_ref(view, parent)
     new = update.update(old, 0, 0, items)
     if new is old:
         roots = Roots(parent.version if parent else version, _hash_of(new), aux_root)
@@ -294,24 +288,64 @@ def apply(
     return roots, update.writes
 
 
+def _hash_of(ref: Ref | None) -> bytes:
+    return PLACEHOLDER if ref is None else ref.hash
+
+
+def _lone(slots: Slots, lo: int, hi: int) -> tuple[int, Ref] | bool | None:
+    """In slots ``lo..hi``: None when empty, (slot, leaf) for one lone leaf, else True."""
+    found: tuple[int, Ref] | None = None
+    for i in range(lo, hi):
+        entry = slots[i]
+        if entry is not None:
+            if found is not None or entry[0] != LEAF:
+                return True
+            found = (i, Ref(entry[0], entry[1:33], int.from_bytes(entry[33:41], "big")))
+    return found
+
+
 def prove(view: _Reader, roots: Roots, key: bytes) -> StateProof:
     """The proof of ``key`` (its value or its absence) in the tree of ``roots``."""
     k_hash = key_hash(key)
-    if roots.tree_root == PLACEHOLDER:
-        return StateProof(b"", b"", ())
-    ref: Ref | None = Ref(_INTERNALKIND, roots.tree_root, roots.version)
+    ref = _root_ref(view, roots)
     siblings: list[bytes] = []
     depth = prefix = 0
     while ref is not None:
         _, node = _load(view, ref, depth, prefix)
         if node.is_leaf:
             return StateProof(node.k_hash, node.v_hash, tuple(siblings))
-        side = bit(k_hash, depth)
-        siblings.append(_hash_of(node.left if side else node.right))
-        ref = node.right if side else node.left
-        prefix = prefix * 2 + side
+        slots = node.slots
+        n = nibble(k_hash, depth)
+        lo, hi = 0, ARITY
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            # The sibling is the binary hash of the other half's slots.
+            if n < mid:
+                siblings.append(node_hash(slots[mid:hi]))
+                hi = mid
+            else:
+                siblings.append(node_hash(slots[lo:mid]))
+                lo = mid
+            lone = _lone(slots, lo, hi)
+            if lone is None:
+                return StateProof(b"", b"", tuple(siblings))
+            if isinstance(lone, tuple):
+                slot, leaf = lone
+                _, met = _load(view, leaf, depth + 1, prefix * ARITY + slot)
+                return StateProof(met.k_hash, met.v_hash, tuple(siblings))
+        ref = ref_of(slots[n])
+        prefix = prefix * ARITY + n
         depth += 1
     return StateProof(b"", b"", tuple(siblings))
+
+
+def children_of(node: Node, depth: int, prefix: int) -> list[tuple[Ref, int, int]]:
+    """(child, its depth, its prefix) of a stored node (tests walk the tree with it)."""
+    return [
+        (Ref(e[0], e[1:33], int.from_bytes(e[33:41], "big")), depth + 1, prefix * ARITY + i)
+        for i, e in enumerate(node.slots)
+        if e is not None
+    ]
 
 
 def prune_writes(view: _Reader, height: int, keep: int) -> dict[bytes, None]:
@@ -366,3 +400,24 @@ def read_pinned(view: _Reader, height: int, key: bytes) -> tuple[Roots, bytes | 
         raise TreeError(f"corrupt pinned proof at height {height}: {exc}") from exc
     value = raw[76 : 76 + size] if state_proof.leaf_key == key_hash(key) else None
     return Roots(int.from_bytes(raw[:8], "big"), raw[8:40], raw[40:72]), value, state_proof
+
+
+__all__ = [
+    "TREE_PREFIX",
+    "Node",
+    "Ref",
+    "Roots",
+    "Slots",
+    "TreeError",
+    "apply",
+    "children_of",
+    "node_key",
+    "pin",
+    "pinned_key",
+    "prove",
+    "prove_at",
+    "prune_writes",
+    "read_pinned",
+    "read_roots",
+    "roots_key",
+]

@@ -53,7 +53,9 @@ import struct
 import rocksdict
 
 # 2: the state root became the state tree's (p2pcity.chain.tree); a /1 store cannot extend its chain.
-FORMAT = b"p2pcity-store/2"
+# 3: the tree's nodes are stored 16-ary (one per nibble; the roots and proofs are unchanged), and
+#    the validator set's proof is pinned at each change; a /2 store's nodes cannot be read.
+FORMAT = b"p2pcity-store/3"
 
 DB_DIR = "db"
 BLOB_DIR = "blobs"

@@ -113,9 +113,7 @@ def _reachable(state: MemoryState, roots: tree.Roots) -> set[bytes]:
         ref, depth, prefix = todo.pop()
         key, node = tree._load(state, ref, depth, prefix)
         found.add(key)
-        for side, child in ((0, node.left), (1, node.right)):
-            if child is not None:
-                todo.append((child, depth + 1, prefix * 2 + side))
+        todo.extend(tree.children_of(node, depth, prefix))
     return found
 
 
@@ -196,3 +194,37 @@ def test_control_the_dict_model_check_catches_a_tree_that_ignores_deletions() ->
 def test_control_the_tamper_check_catches_a_verifier_that_skips_the_value() -> None:
     with pytest.raises(pytest.fail.Exception):
         check(*run(CONTROL), [], verify=_verify_skipping_value)
+
+
+def test_a_deep_tree_matches_the_oracle_through_growth_and_shrinking() -> None:
+    """Over a thousand keys: paths three and four nibbles deep, leaves that rise across node
+    boundaries as their neighbours are deleted, and every kind of 16-ary node on the way."""
+    grow = {b"k%d" % i: b"v%d" % i for i in range(1200)}
+    shrink: dict[bytes, bytes | None] = {b"k%d" % i: None for i in range(0, 1200, 3)}
+    update: dict[bytes, bytes | None] = {b"k%d" % i: b"w" for i in range(1, 1200, 7)}
+    state, roots, models = run([grow, shrink, update, {k: None for k in grow}])
+    for r, model in zip(roots, models, strict=True):
+        assert r.tree_root == reference_root(model)
+    probes = [b"k%d" % i for i in range(0, 1200, 61)] + [b"none%d" % i for i in range(20)]
+    for key in probes:
+        for r, model in zip(roots[1:3], models[1:3], strict=True):
+            proof.verify(tree.prove(state, r, key), r.tree_root, key, model.get(key))
+    assert roots[-1].tree_root == PLACEHOLDER
+
+
+def _hash_without_rising(slots: tree.Slots) -> bytes:
+    """A node hash that forgets the path compression: a lone leaf does not rise."""
+    level = [PLACEHOLDER if e is None else e[1:33] for e in slots]
+    while len(level) > 1:
+        level = [proof.internal_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def test_control_the_oracle_catches_a_node_hash_that_does_not_let_a_lone_leaf_rise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    batches = [{b"k%d" % i: b"v" for i in range(200)}]
+    check(*run(batches), [])
+    monkeypatch.setattr(tree, "node_hash", _hash_without_rising)
+    with pytest.raises(AssertionError):
+        check(*run(batches), [])
