@@ -37,7 +37,7 @@ from p2pcity.consensus.validators import ValidatorSet
 from p2pcity.consensus.verifier import Verifier
 from p2pcity.crypto.keys import verify as ed25519_verify
 from p2pcity.types.block import BlockHeader, QuorumCert
-from p2pcity.types.epoch import EpochEnd, start_qc
+from p2pcity.types.epoch import EpochEnd, Waypoint, start_qc
 
 
 class VerificationError(ClientError):
@@ -109,15 +109,9 @@ def load(path: Path) -> Trust:
 
 
 def parse_waypoint(text: str) -> tuple[int, bytes, int]:
-    """``height:block-id-hex:epoch`` (``types.epoch.Waypoint.text``) -> its three parts."""
-    try:
-        height, block_id, epoch = text.strip().split(":")
-        parts = int(height), bytes.fromhex(block_id), int(epoch)
-    except ValueError as exc:
-        raise ValueError(f"a waypoint is height:block-id:epoch, not {text!r}") from exc
-    if len(parts[1]) != 32 or parts[0] < 0 or parts[2] < 0:
-        raise ValueError(f"a waypoint is height:block-id:epoch, not {text!r}")
-    return parts
+    """``height:block-id-hex[:epoch]`` (``types.epoch.Waypoint.parse``, the one parser) -> its parts."""
+    waypoint = Waypoint.parse(text)
+    return waypoint.height, waypoint.block_id, waypoint.epoch
 
 
 def _hex(value: Any, what: str) -> bytes:
