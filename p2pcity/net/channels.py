@@ -20,6 +20,7 @@ before.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import trio
@@ -96,7 +97,9 @@ class Channels:
         frame = encode_message(name, data)
         if len(frame) > self._config.max_frame_size:
             raise MessageTooLargeError(f"{name}: {len(data)} bytes exceeds max_frame_size")
-        if peer in self._legacy:
+        # P2PCITY_STREAM_PER_MESSAGE=1: the old path, one stream per message (to compare, and a
+        # way out should a channel misbehave with a future py-libp2p).
+        if peer in self._legacy or os.environ.get("P2PCITY_STREAM_PER_MESSAGE") == "1":
             await self._client.send(peer, name, data, timeout)
             return
         lock = self._locks.setdefault(peer, trio.Lock())
