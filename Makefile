@@ -30,8 +30,9 @@ soak: $(PY)
 MINUTES ?= 60
 NODES ?= 4
 SEED ?= 1
+EPOCHS ?=
 chaos: $(PY)
-	NEMESIS_MINUTES=$(MINUTES) NEMESIS_NODES=$(NODES) NEMESIS_SEED=$(SEED) \
+	NEMESIS_MINUTES=$(MINUTES) NEMESIS_NODES=$(NODES) NEMESIS_SEED=$(SEED) NEMESIS_EPOCHS=$(EPOCHS) \
 		$(PY) -m pytest -m soak -s tests/chaos/test_nemesis.py -k long
 
 bench: $(PY)

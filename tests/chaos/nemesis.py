@@ -5,8 +5,12 @@ than f nodes faulty at once (n = 4: one). Kinds: ``kill`` (SIGKILL, restart),
 ``pause`` (SIGSTOP, SIGCONT), ``isolate`` (a minority of one cut off),
 ``bridge`` (two sides that only one node sees both of), ``lag`` (every link
 20 ms +- 10 ms, 1% loss), ``skew`` (one node's clock +20 s, restarted),
-``byzantine`` (one node restarted as ``byzantine_node.py --mode all``) and
-``restart_all`` (every node SIGKILLed at once, then started: a power cut).
+``byzantine`` (one node restarted as ``byzantine_node.py --mode all``),
+``fork`` (a byzantine leader, the only bridge between one honest node and a
+quorum, forks at its parent's height and shows the QC it hides to that node
+alone: what a 2-chain commit rule commits twice), ``restart_all`` (every node
+SIGKILLed at once, then started: a power cut) and, with an observer in the
+testnet, ``reconfigure`` (a validator-set change: ``reconfigure.py``).
 A client submits record transactions throughout and keeps those acknowledged
 (committed, as read back from a node).
 
@@ -40,9 +44,11 @@ from p2pcity.node.sync import SYNC_THRESHOLD
 from p2pcity.testnet import Testnet
 from p2pcity.types.tx import RecordPut, Transaction
 from tests.chaos.conftest import BYZANTINE_PROGRAM, account_tx_hashes, chain_hashes, logs
+from tests.chaos.reconfigure import Reconfigure, current, validator_set
 
 EQUIVOCATION = re.compile(r"equivocation by ([0-9a-f]{16}): (\w+)")  # p2pcity.node.driver's log line
 KINDS = ("kill", "pause", "isolate", "bridge", "lag", "skew", "byzantine", "fork", "restart_all")
+EPOCH_KINDS = (*KINDS, "reconfigure")  # with one observer in the testnet (reconfigure.py)
 FORK = "byzantine fork: "  # byzantine_node.py's log line, one per fork it put out
 
 
@@ -59,6 +65,7 @@ class Report:
     refused_while_behind: int = 0  # 503s a restarted node answered before it had caught up
     evidence: int = 0  # double proposals the honest nodes recorded (byzantine mode equivocate)
     forks: int = 0  # forks a byzantine leader put out behind a bridge (mode fork)
+    epochs: list[str] = field(default_factory=list)  # the validator-set changes made (reconfigure)
 
     def summary(self) -> str:
         rec = sorted(self.recovery_s)
@@ -68,7 +75,7 @@ class Report:
             f"seed {self.seed}: actions {dict(self.actions)}, acknowledged {len(self.acknowledged)}, "
             f"lost {len(self.lost)}, recovery p50 {p50} s max {worst} s, stalls {len(self.stalls)}, "
             f"violations {len(self.violations)}, 503s while behind {self.refused_while_behind}, "
-            f"evidence {self.evidence}, forks {self.forks}, "
+            f"evidence {self.evidence}, forks {self.forks}, epochs {self.epochs}, "
             f"seconds by kind { {k: round(v) for k, v in self.seconds.items()} }"
         )
 
@@ -126,6 +133,7 @@ class Nemesis:
         self.n = len(net.nodes)
         assert net.emulation is not None
         self.emulation = net.emulation
+        self.reconfigure = Reconfigure(net, net.dir / "changes", recovery_bound)
         self._byzantine: set[int] = set()
         self._mode = byzantine_mode  # the byzantine node's current mode
         self._show_to: str | None = None  # mode fork: the one honest node shown the hidden QC
@@ -207,6 +215,11 @@ class Nemesis:
             self._byzantine_action(target, hold, "fork" if kind == "fork" else self.byzantine_mode)
             if not self.restore_byzantine:
                 return  # still byzantine: recovery is what the end check waits for
+        elif kind == "reconfigure":
+            failed = self.reconfigure.step(self.rng)
+            self.report.epochs[:] = self.reconfigure.changes
+            if failed:
+                self.report.stalls.append(f"reconfigure: {failed}")
         elif kind == "restart_all":
             net.kill_all()
             time.sleep(min(hold, 3))
@@ -219,6 +232,9 @@ class Nemesis:
         only link between one honest node, the one it shows the QC it hides, and the rest, a
         quorum with it; the hold lasts until it has put out a fork (bounded)."""
         net, em = self.net, self.emulation
+        validators = current(net)[1]
+        if target not in validators:  # an observer signs nothing: a validator plays the part
+            target = validators[target % len(validators)]
         seen, forks = self._evidence(), self._forks(target)
         self._byzantine, self._mode = {target}, mode
         self._ever_byzantine.add(target)
@@ -241,8 +257,8 @@ class Nemesis:
     def _lone(self, target: int) -> int:
         """The honest node to leave alone with ``target``: not the one who leads after it
         (round-robin over the sorted keys), who must gather the fork's votes on the other side."""
-        order = sorted(range(self.n), key=lambda i: self.net.nodes[i].account)
-        after = order[(order.index(target) + 1) % self.n]
+        order = sorted(current(self.net)[1], key=lambda i: self.net.nodes[i].account)
+        after = order[(order.index(target) + 1) % len(order)]
         return next(i for i in order[::-1] if i not in (target, after))
 
     def _forks(self, target: int) -> int:
@@ -347,6 +363,9 @@ class Nemesis:
         for i, node in enumerate(net.nodes):
             committed = account_tx_hashes(net, i, account)
             report.lost += [f"{h[:16]} not on {node.name}" for h in report.acknowledged if h not in committed]
+        versions = {(validator_set(net, i) or (None, []))[0] for i in range(self.n)}
+        if len(versions) != 1 or None in versions:
+            report.violations.append(f"validator-set versions at the end: {versions}")
         byzantine = {net.nodes[i].account[:16] for i in self._ever_byzantine}
         for i in range(self.n):
             text = logs(net, i)

@@ -9,9 +9,12 @@ it replaced; it stays byzantine to the end); then the chain,
 acknowledged-transaction and log checkers. About a minute on an idle 2-core
 machine, ~3 min at load 12.
 Short form: every fault kind once in a seeded order (``NEMESIS_SEED``, default 15).
-Long form: ``make chaos MINUTES=60 NODES=7`` (runs this file with ``-m soak``;
-``NEMESIS_SEED`` picks the schedule). Each run prints its figures: actions by
-kind, acknowledged transactions, lost, recovery p50/max, stalls.
+Short form with epochs: the same plus ``reconfigure`` (a validator-set change
+through ``p2pcity district``; 4 validators and an observer, 4 <-> 5).
+Long form: ``make chaos MINUTES=60 NODES=7`` (runs ``test_nemesis_long`` with
+``-m soak``; ``SEED=`` picks the schedule, ``EPOCHS=1`` adds ``reconfigure``).
+Each run prints its figures: actions by kind, acknowledged transactions, lost,
+recovery p50/max, stalls.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import pytest
 
 from p2pcity.testnet import Testnet
 from tests.chaos.conftest import FAST, needs_namespaces
-from tests.chaos.nemesis import KINDS, Nemesis, Report
+from tests.chaos.nemesis import EPOCH_KINDS, KINDS, Nemesis, Report
 
 pytestmark = [pytest.mark.slow, needs_namespaces()]
 CI_KINDS = ("kill", "isolate", "byzantine")
@@ -37,8 +40,12 @@ def _nemesis(
     *,
     kinds: tuple[str, ...] = KINDS,
     ci: bool = False,
+    observers: int = 0,
 ) -> Report:
-    net = Testnet.create(tmp_path / "net", nodes, chain_id="nemesis-city", config_overrides=FAST, netem=True)
+    net = Testnet.create(
+        tmp_path / "net", nodes, observers=observers, chain_id="nemesis-city", config_overrides=FAST,
+        netem=True,
+    )
     try:
         # before start: its spawn hook applies from the first start
         if ci:
@@ -79,10 +86,22 @@ def test_nemesis_short(tmp_path: Path) -> None:
 
 
 @pytest.mark.soak
+def test_nemesis_short_with_epochs(tmp_path: Path) -> None:
+    """Every kind once, ``reconfigure`` included: 4 validators and an observer, 4 <-> 5."""
+    seed = int(os.environ.get("NEMESIS_SEED", "15"))
+    report = _nemesis(tmp_path, 4, seed, None, kinds=EPOCH_KINDS, observers=1)
+    _check(report)
+    assert report.epochs, report.summary()
+
+
+@pytest.mark.soak
 def test_nemesis_long(tmp_path: Path) -> None:
     minutes = float(os.environ.get("NEMESIS_MINUTES", "60"))
     nodes, seed = int(os.environ.get("NEMESIS_NODES", "4")), int(os.environ.get("NEMESIS_SEED", "1"))
-    _check(_nemesis(tmp_path, nodes, seed, minutes))
+    if os.environ.get("NEMESIS_EPOCHS"):  # validator-set changes too (one observer: n <-> n+1)
+        _check(_nemesis(tmp_path, nodes, seed, minutes, kinds=EPOCH_KINDS, observers=1))
+    else:
+        _check(_nemesis(tmp_path, nodes, seed, minutes))
 
 
 @pytest.mark.soak
