@@ -95,9 +95,9 @@ def chain_hashes(net: Testnet, i: int, top: int, page: int = 100) -> dict[int, s
     return out
 
 
-def account_tx_hashes(net: Testnet, i: int, account: str) -> set[str]:
-    """Every committed transaction of ``account`` on node ``i``, a page per request."""
-    out: set[str] = set()
+def account_tx_hashes(net: Testnet, i: int, account: str) -> dict[str, int]:
+    """Every committed transaction of ``account`` on node ``i`` (hash -> height), a page per request."""
+    out: dict[str, int] = {}
     cursor: str | None = None
     for _ in range(10_000):  # bounded: 10^6 transactions
         params: dict[str, str | int] = {"limit": 100}
@@ -107,7 +107,7 @@ def account_tx_hashes(net: Testnet, i: int, account: str) -> set[str]:
             page = httpx.get(f"{net.nodes[i].api}/accounts/{account}/txs", params=params, timeout=10).json()
         except (httpx.HTTPError, ValueError):
             break
-        out |= {str(item["hash"]) for item in page.get("items", [])}
+        out |= {str(item["hash"]): int(item.get("height", 0)) for item in page.get("items", [])}
         cursor = page.get("next")
         if not cursor:
             break

@@ -360,9 +360,16 @@ class Nemesis:
             if len(hashes) != 1 or None in hashes:
                 report.violations.append(f"height {h}: block hashes {hashes}")
         account = self.load.who.signer.public_key.hex()
+        on = [account_tx_hashes(net, i, account) for i in range(self.n)]
+        anywhere = {tx: at for txs in on for tx, at in txs.items()}
+        heights = net.heights()
         for i, node in enumerate(net.nodes):
-            committed = account_tx_hashes(net, i, account)
-            report.lost += [f"{h[:16]} not on {node.name}" for h in report.acknowledged if h not in committed]
+            missing = [tx for tx in report.acknowledged if tx not in on[i]]
+            # Above the node's height it is behind (a stall), not a lost transaction.
+            behind = [tx for tx in missing if anywhere.get(tx, 0) > (heights[i] or 0)]
+            report.lost += [f"{tx[:16]} not on {node.name}" for tx in missing if tx not in behind]
+            if behind:
+                report.stalls.append(f"{node.name} behind at the end: {len(behind)} acknowledged above it")
         versions = {(validator_set(net, i) or (None, []))[0] for i in range(self.n)}
         if len(versions) != 1 or None in versions:
             report.violations.append(f"validator-set versions at the end: {versions}")
