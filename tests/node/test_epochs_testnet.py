@@ -138,6 +138,11 @@ def test_a_fifth_validator_joins_a_live_testnet_and_votes(net: Testnet, tmp_path
         now = validators(first)
         assert now["version"] == 1 and newcomer.account in now["validators"]
         start = int(httpx.get(first + "/status", timeout=10).json()["height"])
+        net.wait_for_height(start + 1, timeout=180, nodes=[0])
+        # Where epoch 1 begins (the status height read here may be a few blocks below it).
+        while block(first, start)["epoch"] == 0:
+            start += 1
+            net.wait_for_height(start, timeout=180, nodes=[0])
         # The chain keeps committing in the new epoch, the newcomer with it, and it votes.
         net.wait_for_height(start + 6, timeout=180)
         signers: set[str] = set()
