@@ -242,14 +242,20 @@ def _check_fragments(state: Overlay, kfrags: tuple[SealedKeyFrag, ...], threshol
         raise Rejected(f"threshold {threshold} outside {low}..{len(holders)} (f+1..n)")
 
 
-def apply_access_regrant(state: Overlay, ctx: TxContext, regrant: AccessRegrant) -> None:
-    raw = state.state_get(grant_key(regrant.grant_id))
+def _owners_grant(state: Overlay, ctx: TxContext, grant_id: bytes, action: str) -> GrantEntry:
+    """The grant ``ctx``'s sender owns. Rule: only the owner who granted revokes or regrants
+    (she alone holds the delegating key the fragments come from)."""
+    raw = state.state_get(grant_key(grant_id))
     if raw is None:
         raise Rejected("no such grant")
     entry = decode(GrantEntry, raw)
-    # Rule: only the grant's owner refreshes its fragments (she alone holds the delegating key).
     if entry.owner != ctx.tx.sender:
-        raise Rejected("only the grant's owner can regrant it")
+        raise Rejected(f"only the grant's owner can {action} it")
+    return entry
+
+
+def apply_access_regrant(state: Overlay, ctx: TxContext, regrant: AccessRegrant) -> None:
+    entry = _owners_grant(state, ctx, regrant.grant_id, "regrant")
     # Rule: a revoked or expired grant stays dead; a regrant does not revive it.
     if entry.revoked_height:
         raise Rejected(f"grant revoked at height {entry.revoked_height}: not regranted")
@@ -288,13 +294,7 @@ def _pre_keys(state: Overlay, accounts: list[bytes]) -> dict[bytes, bytes]:
 
 
 def apply_access_revoke(state: Overlay, ctx: TxContext, revoke: AccessRevoke) -> None:
-    raw = state.state_get(grant_key(revoke.grant_id))
-    if raw is None:
-        raise Rejected("no such grant")
-    entry = decode(GrantEntry, raw)
-    # Rule: only the owner who granted can revoke.
-    if entry.owner != ctx.tx.sender:
-        raise Rejected("only the grant's owner can revoke it")
+    entry = _owners_grant(state, ctx, revoke.grant_id, "revoke")
     if entry.revoked_height:
         raise Rejected(f"grant already revoked at height {entry.revoked_height}")
     revoked = replace(entry, revoked_height=ctx.height)
