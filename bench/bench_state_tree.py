@@ -74,7 +74,7 @@ def run_hash(db: Database, work: list[dict[bytes, bytes | None]]) -> float:
 def run_tree(db: Database, work: list[dict[bytes, bytes | None]]) -> tuple[float, tree.Roots, int]:
     view = View(db)
     roots = tree.Roots(0, proof.PLACEHOLDER, bytes(32))
-    db.write([(layout.STATE, tree.roots_key(0), tree._pack_roots(roots))], sync=False)
+    db.write([(layout.STATE, tree.roots_key(0), tree.pack_roots(roots))], sync=False)
     node_writes = 0
     start = time.process_time()
     for version, writes in enumerate(work, start=1):

@@ -12,7 +12,7 @@ The answer (docs/state-proofs.md, "Following epochs"):
   ``next_validators`` the hand-over names (unsigned in the proof itself).
 
 The set proofs are the ones pinned at the height that changed the set
-(``p2pcity.chain.tree.pin``), so they outlive the pruning of old versions.
+(``p2pcity.chain.tree_pins.pin``), so they outlive the pruning of old versions.
 The node adds nothing a client must trust: each piece is checked against the
 set before it (``p2pcity.consensus.epochs.follow``) or against the waypoint.
 """
@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Query
 
 from p2pcity.api.handle import NodeHandle
-from p2pcity.chain import queries, tree
+from p2pcity.chain import queries, tree_pins
 from p2pcity.chain.state import VALIDATOR_SET
 from p2pcity.codec import encode
 
@@ -34,7 +34,7 @@ MAX_ENDS = 64
 def _set_proof(node: NodeHandle, height: int) -> dict[str, Any]:
     """The validator set pinned at ``height``, its proof and the height's roots."""
     state = node.committed_state()
-    pinned = tree.read_pinned(state, height, VALIDATOR_SET)
+    pinned = tree_pins.read_pinned(state, height, VALIDATOR_SET)
     if pinned is None:
         raise HTTPException(503, f"no validator-set proof kept at height {height}")
     roots, value, state_proof = pinned

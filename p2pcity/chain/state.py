@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
-from p2pcity.chain import proof, tree
+from p2pcity.chain import proof, tree, tree_pins
 from p2pcity.crypto.hashing import sha256, tagged_hash
 
 
@@ -164,7 +164,7 @@ def _pin_validator_set(
     # made the change, long after that height's tree nodes are pruned: keep that one proof.
     if VALIDATOR_SET in changes:
         value = changes[VALIDATOR_SET]
-        tree_writes.update(tree.pin(Overlay(base, tree_writes), roots, height, VALIDATOR_SET, value))
+        tree_writes.update(tree_pins.pin(Overlay(base, tree_writes), roots, height, VALIDATOR_SET, value))
 
 
 def _write_record(key: bytes, value: bytes | None) -> bytes:

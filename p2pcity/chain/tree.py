@@ -45,7 +45,7 @@ Keys (``u64``/``u16`` big-endian):
 
 A pinned proof keeps one key provable at one height after the height's
 nodes are pruned: the validator set at every block that changed it, which
-a light client checks each epoch hand-over against (:func:`pin`).
+a light client checks each epoch hand-over against (``tree_pins.pin``).
 
 Pruning (:func:`prune_writes`) deletes what only versions older than the
 retained depth reach; it is the node's choice, outside the state root.
@@ -79,18 +79,18 @@ from p2pcity.chain.tree_nodes import (  # re-exported: callers name them tree.X
     ref_of,
 )
 from p2pcity.chain.tree_nodes import entry_of as _entry
-from p2pcity.codec import DecodeError, decode, encode
 
 TREE_PREFIX = b"\x00"
 _NODE = b"\x00t"
 _ROOTS = b"\x00h"
 _STALE = b"\x00s"
-_PINNED = b"\x00p"
+PINNED = b"\x00p"  # the pinned proofs of tree_pins.py
 _NODE_KEY_SIZE = 2 + 8 + 2 + 32
 MAX_NIBBLES = MAX_DEPTH // 4
+ROOTS_SIZE = 8 + 32 + 32
 
 
-class _Reader(Protocol):
+class Reader(Protocol):
     def state_get(self, key: bytes) -> bytes | None: ...
 
 
@@ -117,20 +117,25 @@ def roots_key(height: int) -> bytes:
     return _ROOTS + height.to_bytes(8, "big")
 
 
-def read_roots(view: _Reader, height: int) -> Roots | None:
+def read_roots(view: Reader, height: int) -> Roots | None:
     raw = view.state_get(roots_key(height))
     if raw is None:
         return None
-    if len(raw) != 72:
+    if len(raw) != ROOTS_SIZE:
         raise TreeError(f"corrupt tree roots at height {height}")
-    return Roots(int.from_bytes(raw[:8], "big"), raw[8:40], raw[40:72])
+    return unpack_roots(raw)
 
 
-def _pack_roots(roots: Roots) -> bytes:
+def pack_roots(roots: Roots) -> bytes:
     return roots.version.to_bytes(8, "big") + roots.tree_root + roots.aux_root
 
 
-def _load(view: _Reader, ref: Ref, depth: int, prefix: int) -> tuple[bytes, Node]:
+def unpack_roots(raw: bytes) -> Roots:
+    """The roots :func:`pack_roots` wrote in the first ``ROOTS_SIZE`` bytes of ``raw``."""
+    return Roots(int.from_bytes(raw[:8], "big"), raw[8:40], raw[40:72])
+
+
+def _load(view: Reader, ref: Ref, depth: int, prefix: int) -> tuple[bytes, Node]:
     key = node_key(ref.version, depth, prefix)
     raw = view.state_get(key)
     if raw is None:
@@ -158,7 +163,7 @@ def _groups(items: list[tuple[bytes, bytes]] | list[_Item], depth: int) -> list[
 class _Update:
     """One batch of changes applied at ``version``: new nodes, and the nodes they retire."""
 
-    def __init__(self, view: _Reader, version: int) -> None:
+    def __init__(self, view: Reader, version: int) -> None:
         self.view = view
         self.version = version
         self.writes: dict[bytes, bytes | None] = {}
@@ -251,7 +256,7 @@ class _Pending:
         return self._update.writes.get(key)
 
 
-def _root_ref(view: _Reader, roots: Roots) -> Ref | None:
+def _root_ref(view: Reader, roots: Roots) -> Ref | None:
     """The root as a reference (its kind read from the node itself: a lone key's leaf, or a node)."""
     if roots.tree_root == PLACEHOLDER:
         return None
@@ -261,7 +266,7 @@ def _root_ref(view: _Reader, roots: Roots) -> Ref | None:
 
 
 def apply(
-    view: _Reader,
+    view: Reader,
     parent: Roots | None,
     version: int,
     changes: Mapping[bytes, bytes | None],
@@ -282,7 +287,7 @@ def apply(
         roots = Roots(parent.version if parent else version, _hash_of(new), aux_root)
     else:
         roots = Roots(version, _hash_of(new), aux_root)
-    update.writes[roots_key(version)] = _pack_roots(roots)
+    update.writes[roots_key(version)] = pack_roots(roots)
     if update.retired:
         update.writes[_STALE + version.to_bytes(8, "big")] = b"".join(update.retired)
     return roots, update.writes
@@ -304,7 +309,7 @@ def _lone(slots: Slots, lo: int, hi: int) -> tuple[int, Ref] | bool | None:
     return found
 
 
-def prove(view: _Reader, roots: Roots, key: bytes) -> StateProof:
+def prove(view: Reader, roots: Roots, key: bytes) -> StateProof:
     """The proof of ``key`` (its value or its absence) in the tree of ``roots``."""
     k_hash = key_hash(key)
     ref = _root_ref(view, roots)
@@ -348,7 +353,7 @@ def children_of(node: Node, depth: int, prefix: int) -> list[tuple[Ref, int, int
     ]
 
 
-def prune_writes(view: _Reader, height: int, keep: int) -> dict[bytes, None]:
+def prune_writes(view: Reader, height: int, keep: int) -> dict[bytes, None]:
     """Deletes, for the commit of ``height``, of what only versions before ``height - keep`` reach.
 
     Versions ``height - keep`` .. ``height`` stay provable. It prunes one version, so it
@@ -365,41 +370,12 @@ def prune_writes(view: _Reader, height: int, keep: int) -> dict[bytes, None]:
     return deletes
 
 
-def prove_at(view: _Reader, height: int, key: bytes) -> tuple[Roots, StateProof]:
+def prove_at(view: Reader, height: int, key: bytes) -> tuple[Roots, StateProof]:
     """The roots of ``height`` and the proof of ``key`` in its tree (TreeError once pruned)."""
     roots = read_roots(view, height)
     if roots is None:
         raise TreeError(f"the state of height {height} is not retained (pruned, or not committed)")
     return roots, prove(view, roots, key)
-
-
-def pinned_key(height: int, key: bytes) -> bytes:
-    return _PINNED + height.to_bytes(8, "big") + key
-
-
-def pin(
-    view: _Reader, roots: Roots, height: int, key: bytes, value: bytes | None
-) -> dict[bytes, bytes | None]:
-    """The write that keeps ``key``'s ``value`` and proof at ``height`` after pruning (``view``:
-    the tree with this height's nodes)."""
-    value = value or b""
-    state_proof = prove(view, roots, key)
-    packed = _pack_roots(roots) + len(value).to_bytes(4, "big") + value + encode(state_proof)
-    return {pinned_key(height, key): packed}
-
-
-def read_pinned(view: _Reader, height: int, key: bytes) -> tuple[Roots, bytes | None, StateProof] | None:
-    """The roots, value (None: absent) and proof of ``key`` pinned at ``height`` (None: none was)."""
-    raw = view.state_get(pinned_key(height, key))
-    if raw is None:
-        return None
-    size = int.from_bytes(raw[72:76], "big")
-    try:
-        state_proof = decode(StateProof, raw[76 + size :])
-    except DecodeError as exc:
-        raise TreeError(f"corrupt pinned proof at height {height}: {exc}") from exc
-    value = raw[76 : 76 + size] if state_proof.leaf_key == key_hash(key) else None
-    return Roots(int.from_bytes(raw[:8], "big"), raw[8:40], raw[40:72]), value, state_proof
 
 
 __all__ = [
@@ -412,12 +388,11 @@ __all__ = [
     "apply",
     "children_of",
     "node_key",
-    "pin",
-    "pinned_key",
+    "pack_roots",
     "prove",
     "prove_at",
     "prune_writes",
-    "read_pinned",
     "read_roots",
     "roots_key",
+    "unpack_roots",
 ]

@@ -40,7 +40,7 @@ def run(batches: Batches, apply: Callable[..., tuple[tree.Roots, dict[bytes, byt
     """Apply ``batches`` at versions 1, 2, ...; return the state, roots per version and models."""
     state = MemoryState()
     roots = [tree.Roots(0, PLACEHOLDER, bytes(32))]
-    state.apply({tree.roots_key(0): tree._pack_roots(roots[0])})
+    state.apply({tree.roots_key(0): tree.pack_roots(roots[0])})
     models: list[dict[bytes, bytes]] = [{}]
     for version, batch in enumerate(batches, start=1):
         new, writes = apply(state, roots[-1], version, batch, bytes(32))
