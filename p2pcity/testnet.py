@@ -40,11 +40,22 @@ class TestnetError(RuntimeError):
     __test__ = False  # not a pytest test class
 
 
+# Ports this process has handed out. The kernel may give the same free port to two binds in a
+# row once the first socket is closed: a testnet once got one port as a node's API and another
+# node's p2p listen address, and that node exited with "address already in use".
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port free on 127.0.0.1 now and never handed out before by this process."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise TestnetError("no free port on 127.0.0.1 that this process has not handed out already")
 
 
 def district_names(count: int) -> list[str]:

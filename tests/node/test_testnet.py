@@ -163,3 +163,10 @@ def test_garbage_and_oversized_messages_do_not_crash_nodes(net: Testnet) -> None
     for node in net.nodes[:4]:
         assert node.alive, f"{node.name} died"
     net.wait_for_height(start + 3, timeout=60, nodes=[0, 1, 2, 3])
+
+
+def test_free_ports_are_never_handed_out_twice() -> None:
+    """Back-to-back binds to port 0 can get the same port; a testnet needs each port once.
+    (Among 500 draws from ~28k ephemeral ports a repeat is nearly certain without the guard.)"""
+    ports = [free_port() for _ in range(500)]
+    assert len(set(ports)) == len(ports)
