@@ -3,7 +3,9 @@
 Both runs, in the same process, commit the same batches of ledger writes to a
 real RocksDB database (``p2pcity.store.db``, unsynced batches as a node's
 commits without ``sync_commits``): the baseline binds each batch with the old
-chained hash of the sorted writes (``H(prev, H(writes))``), the tree run
+chained hash of the sorted writes (``H(prev, H(writes))``,
+``state.chained_state_root``, what a node computes under
+``P2PCITY_STATE_COMMITMENT=chained``), the tree run
 computes the state tree's new nodes and writes them in the same batch. The
 ratio is the tree's cost per committed write. Then proofs of present and
 absent keys against the final root: size (canonical bytes) and time to build
@@ -29,9 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from p2pcity.chain import executor, proof, tree
-from p2pcity.chain.state import next_aux_root
+from p2pcity.chain.state import chained_state_root, next_aux_root
 from p2pcity.codec import encode
-from p2pcity.crypto.hashing import sha256, tagged_hash
 from p2pcity.store import Store, layout
 from p2pcity.store.db import Database
 
@@ -65,8 +66,7 @@ def run_hash(db: Database, work: list[dict[bytes, bytes | None]]) -> float:
     root = bytes(32)
     start = time.process_time()
     for writes in work:
-        digest = sha256(b"".join(k + (v or b"") for k, v in sorted(writes.items())))
-        root = tagged_hash(b"p2pcity/state/v1", root, digest)
+        root = chained_state_root(root, writes)
         db.write([(layout.STATE, k, v) for k, v in writes.items()], sync=False)
     return time.process_time() - start
 
@@ -89,9 +89,9 @@ def run_tree(db: Database, work: list[dict[bytes, bytes | None]]) -> tuple[float
 def _chained_hash_root(
     base: object, parent_root: bytes, height: int, writes: dict[bytes, bytes | None]
 ) -> tuple[bytes, dict[bytes, bytes | None]]:
-    """The state root before the tree: H(parent root, H(sorted writes)), no tree writes."""
-    digest = sha256(b"".join(k + (v or b"") for k, v in sorted(writes.items())))
-    return tagged_hash(b"p2pcity/state/v1", parent_root, digest), {}
+    """The state root before the tree: H(parent root, H(sorted writes)), no tree writes (the
+    root a node computes under P2PCITY_STATE_COMMITMENT=chained)."""
+    return chained_state_root(parent_root, writes), {}
 
 
 def ledger_rate(txs: list[Any], block_size: int, with_tree: bool) -> tuple[float, float]:

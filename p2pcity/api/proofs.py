@@ -19,6 +19,7 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 
 from p2pcity.api.handle import NodeHandle
+from p2pcity.chain import state as chain_state
 from p2pcity.chain import tree
 from p2pcity.chain.proof import key_hash, value_hash
 from p2pcity.codec import encode
@@ -38,6 +39,8 @@ def _certified_height(node: NodeHandle) -> tuple[int, QuorumCert]:
 
 def envelope(node: NodeHandle, keys: list[bytes], entry: Any = None) -> JSONResponse:
     """The proofs of ``keys`` (present or absent) against the last certified header."""
+    if chain_state.CHAINED:
+        raise HTTPException(501, chain_state.NO_TREE)
     height, qc = _certified_height(node)
     block = node.block_at(height)
     if block is None:

@@ -35,10 +35,20 @@ by the aux chain, ``aux(h) = H(aux(h-1), H(sorted receipt writes of h))``, so
 two nodes that disagree on a receipt still disagree on the root. The derived
 indexes (``dk/``, ``dc/``, ``db/``) stay in the tree: they are written once
 per dataset, and they decide which transactions are valid.
+
+Benchmark only: ``P2PCITY_STATE_COMMITMENT=chained`` in a node's environment
+(:data:`CHAINED`, read here and nowhere else) roots every block after the
+genesis the way the chain did before the tree, ``H(parent root, H(sorted
+writes))`` (:func:`chained_state_root`), and writes no tree nodes, so a testnet
+can be measured with and without the tree in one run (``bench/bench_scale.py
+--baseline-env``). Every node of a chain must run with the same value (the
+roots differ); such a node proves nothing (its proof routes refuse) and it
+pins no validator sets. The genesis keeps its tree root either way.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
@@ -108,6 +118,23 @@ class Overlay:
 
 UNTREED_PREFIXES = (b"x/", b"rv/")
 _AUX_TAG = b"p2pcity/aux/v1"
+_CHAINED_TAG = b"p2pcity/state/v1"
+COMMITMENT_ENV = "P2PCITY_STATE_COMMITMENT"
+
+
+def _chained_from_env() -> bool:
+    value = os.environ.get(COMMITMENT_ENV, "tree")
+    if value not in ("tree", "chained"):
+        # A typo must not silently measure the tree as the baseline (or the baseline as the tree).
+        raise RuntimeError(f"{COMMITMENT_ENV} is {value!r}: it must be 'tree' (the default) or 'chained'")
+    return value == "chained"
+
+
+CHAINED = _chained_from_env()
+NO_TREE = (
+    f"this node runs with {COMMITMENT_ENV}=chained, a benchmark-only setting: "
+    "it keeps no state tree, so it serves no proofs"
+)
 
 
 class StateRootError(RuntimeError):
@@ -142,6 +169,8 @@ def next_state_root(
 ) -> tuple[bytes, dict[bytes, bytes | None]]:
     """The state root after ``writes`` at ``height`` on ``base`` (the state of ``parent_root``),
     and the tree writes that go with them."""
+    if CHAINED:
+        return chained_state_root(parent_root, writes), {}
     parent = tree.read_roots(base, height - 1)
     # Rule: the state we build on is the one the parent header certifies.
     if parent is None or proof.state_root(parent.tree_root, parent.aux_root) != parent_root:
@@ -151,6 +180,12 @@ def next_state_root(
     roots, tree_writes = tree.apply(base, parent, height, changes, aux)
     _pin_validator_set(base, roots, height, changes, tree_writes)
     return proof.state_root(roots.tree_root, roots.aux_root), tree_writes
+
+
+def chained_state_root(parent_root: bytes, writes: Mapping[bytes, bytes | None]) -> bytes:
+    """The root without a tree: ``H(parent root, H(sorted writes))`` (the benchmark baseline)."""
+    digest = sha256(b"".join(_write_record(k, writes[k]) for k in sorted(writes)))
+    return tagged_hash(_CHAINED_TAG, parent_root, digest)
 
 
 def _pin_validator_set(

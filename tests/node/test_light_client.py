@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -309,3 +310,31 @@ def test_verify_from_a_waypoint_and_a_trust_file_that_keeps_freshness(
     with LyingProxy(url, {"/records/": lambda _: old}) as liar:
         replayed = CliRunner().invoke(cli, [*record, liar, "--trust", str(trust_file)])
     assert replayed.exit_code != 0 and "stale answer" in replayed.stderr
+
+
+@pytest.mark.soak  # a second solo node: 40-50 s at load 18, past the CI budget (run with -m soak)
+def test_a_node_without_the_tree_refuses_every_proof_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The benchmark-only switch (``P2PCITY_STATE_COMMITMENT=chained``, chain/state.py): the node
+    commits blocks and serves plain reads, keeps no tree, and says so to a proof read.
+
+        pytest -m soak tests/node/test_light_client.py -k without_the_tree
+    """
+    monkeypatch.setenv("P2PCITY_STATE_COMMITMENT", "chained")  # inherited by the node process
+    for running in processes.solo_node(tmp_path):
+        monkeypatch.delenv("P2PCITY_STATE_COMMITMENT")  # this process, the client, runs as usual
+        with Client(running.url) as client:
+            client.put_record(Identity.generate(), NAME, b"deed v1", wait=True)
+        assert httpx.get(f"{running.url}/records/{NAME}", timeout=30).status_code == 200
+        for path in (f"/records/{NAME}", "/validators"):
+            answer = httpx.get(f"{running.url}{path}", params={"proof": "true"}, timeout=30)
+            assert answer.status_code == 501, answer.text
+            assert "P2PCITY_STATE_COMMITMENT=chained" in answer.json()["error"]
+        genesis_file = running.home / "genesis.json"
+        verify = ["record", "get", NAME, "--verify", "--genesis", str(genesis_file), "--node", running.url]
+        refused = CliRunner().invoke(cli, verify)
+        assert refused.exit_code != 0
+        assert "keeps no state tree" in refused.output and len(refused.output.strip().splitlines()) == 1, (
+            refused.output
+        )
