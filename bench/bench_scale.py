@@ -22,6 +22,7 @@ rates and latencies do not (they are what the two shared cores gave this run).
     python bench/bench_scale.py --matrix              # n = 4, 7, 10, 16; light and heavy
     python bench/bench_scale.py --nodes 16 --rate 200 --seconds 10 --agree
     python bench/bench_scale.py --nodes 4 --rate 800 --profile DIR   # cProfile every node
+    python bench/bench_scale.py --rate 800 --baseline-env P2PCITY_STATE_COMMITMENT=chained --repeat 3
 """
 
 from __future__ import annotations
@@ -219,6 +220,40 @@ def run_size(n: int, rates: list[int], args: argparse.Namespace, verify_us: floa
     return rows
 
 
+def run_ab(n: int, rates: list[int], args: argparse.Namespace, verify_us: float, tmp: Path) -> list[Row]:
+    """``--repeat`` pairs of runs with and without ``--baseline-env``, alternating which goes
+    first (baseline, now; now, baseline; ...) so a drift in the machine's load falls on both."""
+    name, _, value = args.baseline_env.partition("=")
+    pairs: list[tuple[list[Row], list[Row]]] = []
+    for rep in range(args.repeat):
+        got: dict[str, list[Row]] = {}
+        for side in ("baseline", "now") if rep % 2 == 0 else ("now", "baseline"):
+            if side == "baseline":
+                os.environ[name] = value
+            shown = args.baseline_env if side == "baseline" else "as is"
+            print(f"n={n} pair {rep + 1}/{args.repeat}: {side} ({shown})", flush=True)
+            try:
+                got[side] = run_size(n, rates, args, verify_us, tmp / f"{side}{rep}")
+            finally:
+                os.environ.pop(name, None)
+        pairs.append((got["baseline"], got["now"]))
+    for i, rate in enumerate(rates):
+        cpu = [now[i].cpu_per_tx_us / base[i].cpu_per_tx_us for base, now in pairs]
+        cpu_idle = [now[i].cpu_per_tx_idle_us / base[i].cpu_per_tx_idle_us for base, now in pairs]
+        rate_ratio = [now[i].tx_rate / base[i].tx_rate for base, now in pairs]
+        base_cpu = statistics.fmean(b[i].cpu_per_tx_us for b, _ in pairs)
+        now_cpu = statistics.fmean(r[i].cpu_per_tx_us for _, r in pairs)
+        print(
+            f"n={n} {rate} tx/s, {len(pairs)} pairs (now / baseline): CPU per tx "
+            f"x{statistics.median(cpu):.3f} median [{', '.join(f'{c:.3f}' for c in cpu)}], "
+            f"idle subtracted x{statistics.median(cpu_idle):.3f}; mean {now_cpu:,.0f} / {base_cpu:,.0f} us; "
+            f"committed tx/s x{statistics.median(rate_ratio):.3f} median "
+            f"[{', '.join(f'{r:.3f}' for r in rate_ratio)}]",
+            flush=True,
+        )
+    return [row for base, now in pairs for row in base + now]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, nargs="*", help="sizes (default 4, or 4 7 10 16 with --matrix)")
@@ -233,7 +268,13 @@ def main() -> None:
     parser.add_argument(
         "--baseline-env",
         metavar="NAME=VALUE",
-        help="run each size first with this in the nodes' environment (the baseline), then without",
+        help="run each size with this in the nodes' environment (the baseline) and without",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="with --baseline-env: pairs of runs, alternating which of the two goes first",
     )
     args = parser.parse_args()
     sizes = args.nodes or ([4, 7, 10, 16] if args.matrix else [4])
@@ -246,22 +287,7 @@ def main() -> None:
         for n in sizes:
             rates = args.rate or [LIGHT, HEAVY.get(n, 200)]
             if args.baseline_env:
-                name, _, value = args.baseline_env.partition("=")
-                os.environ[name] = value
-                print(f"baseline: {args.baseline_env}", flush=True)
-                base = run_size(n, rates, args, verify_us, Path(tmp) / "baseline")
-                del os.environ[name]
-                print("now:", flush=True)
-                now = run_size(n, rates, args, verify_us, Path(tmp))
-                for b, r in zip(base, now, strict=True):
-                    print(
-                        f"n={n} {r.offered} tx/s: CPU per tx x{r.cpu_per_tx_us / b.cpu_per_tx_us:.2f}, "
-                        f"idle CPU x{r.idle_core / max(b.idle_core, 1e-9):.2f}, "
-                        f"p50 x{r.p50_ms / b.p50_ms:.2f} "
-                        f"(now / baseline)",
-                        flush=True,
-                    )
-                rows += base + now
+                rows += run_ab(n, rates, args, verify_us, Path(tmp))
             else:
                 rows += run_size(n, rates, args, verify_us, Path(tmp))
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}; all rows:\n{HEADER}")
