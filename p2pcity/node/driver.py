@@ -125,6 +125,9 @@ class ConsensusDriver:
                 if isinstance(item, _SyncJob):
                     item.done.set()
                 self.metrics.view.set(self.replica.core.view)
+                dropped = self.metrics.observe_dropped(self.replica.core.dropped)
+                if dropped:
+                    log.debug("consensus dropped %s (view %d)", dropped, self.replica.core.view)
 
     def _step(self, item: Event | _SyncJob | _BuildNow) -> list[Outgoing]:
         """One decision step; FailStop (and any bug in core or ledger) propagates: the node stops."""

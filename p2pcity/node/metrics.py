@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -47,7 +49,32 @@ class Metrics:
         self.synced_blocks = Counter(
             "p2pcity_synced_blocks", "Blocks committed through the syncer", registry=r
         )
+        # Why the consensus core ignored or rejected an input (its ``dropped`` reasons): what
+        # explains a stall where views move and no QC forms while the nodes look healthy.
+        self.consensus_dropped = Counter(
+            "p2pcity_consensus_dropped", "Consensus inputs the core ignored or rejected", ["reason"],
+            registry=r,
+        )
         self._seen: dict[str, int] = {}
+        self._dropped_of: Mapping[str, int] | None = None  # the core whose counts are mirrored
+        self._dropped_seen: dict[str, int] = {}
+
+    def observe_dropped(self, dropped: Mapping[str, int]) -> dict[str, int]:
+        """Mirror a core's ``dropped`` counts; return what is new since the last call.
+
+        The replica replaces its core (an epoch change), and the new core counts
+        from zero: a new mapping starts a new baseline instead of a negative delta.
+        """
+        if dropped is not self._dropped_of:
+            self._dropped_of, self._dropped_seen = dropped, {}
+        if dropped == self._dropped_seen:
+            return {}
+        new = {k: v - self._dropped_seen.get(k, 0) for k, v in dropped.items()}
+        new = {k: v for k, v in new.items() if v > 0}
+        for reason, count in new.items():
+            self.consensus_dropped.labels(reason).inc(count)
+        self._dropped_seen = dict(dropped)
+        return new
 
     def observe_sharing(self, counts: dict[str, int]) -> None:
         """Mirror the sharing service's counters (it keeps plain counts; Prometheus wants deltas)."""
