@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,38 @@ def block_hash(net: Testnet, i: int, height: int) -> str | None:
     except httpx.HTTPError:
         return None
     return str(response.json()["hash"]) if response.status_code == 200 else None
+
+
+DROPPED = 'p2pcity_consensus_dropped_total{reason="'  # p2pcity.node.metrics, as /metrics renders it
+
+
+def consensus_dropped(net: Testnet, i: int) -> Counter[str]:
+    """Node ``i``'s consensus drop reasons since its start (empty when it does not answer)."""
+    try:
+        text = httpx.get(f"{net.nodes[i].api}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return Counter()
+    out: Counter[str] = Counter()
+    for line in text.splitlines():
+        if line.startswith(DROPPED):
+            reason, value = line.removeprefix(DROPPED).split('"} ')
+            out[reason] = int(float(value))
+    return out
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average (a stall under a load spike may be the machine's)."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def stall_context(net: Testnet, before: list[Counter[str]]) -> str:
+    """Per node: view, and the consensus drop reasons counted since ``before``; then the load."""
+    parts = []
+    for i in range(len(net.nodes)):
+        view = (net.status_of(i) or {}).get("view")
+        new = consensus_dropped(net, i) - before[i]  # a restarted node counts afresh: may undercount
+        parts.append(f"node {i} view {view} dropped {dict(new.most_common(4))}")
+    return "; ".join(parts) + f"; load {load_average():.1f}"
 
 
 def height(net: Testnet, i: int) -> int:

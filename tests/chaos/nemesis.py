@@ -43,7 +43,15 @@ from p2pcity.netem import Shaping
 from p2pcity.node.sync import SYNC_THRESHOLD
 from p2pcity.testnet import Testnet
 from p2pcity.types.tx import RecordPut, Transaction
-from tests.chaos.conftest import BYZANTINE_PROGRAM, account_tx_hashes, chain_hashes, logs
+from tests.chaos.conftest import (
+    BYZANTINE_PROGRAM,
+    account_tx_hashes,
+    chain_hashes,
+    consensus_dropped,
+    load_average,
+    logs,
+    stall_context,
+)
 from tests.chaos.reconfigure import Reconfigure, current, validator_set
 
 EQUIVOCATION = re.compile(r"equivocation by ([0-9a-f]{16}): (\w+)")  # p2pcity.node.driver's log line
@@ -66,6 +74,7 @@ class Report:
     evidence: int = 0  # double proposals the honest nodes recorded (byzantine mode equivocate)
     forks: int = 0  # forks a byzantine leader put out behind a bridge (mode fork)
     epochs: list[str] = field(default_factory=list)  # the validator-set changes made (reconfigure)
+    load: list[float] = field(default_factory=list)  # the machine's 1-min load at each heal
 
     def summary(self) -> str:
         rec = sorted(self.recovery_s)
@@ -76,7 +85,8 @@ class Report:
             f"lost {len(self.lost)}, recovery p50 {p50} s max {worst} s, stalls {len(self.stalls)}, "
             f"violations {len(self.violations)}, 503s while behind {self.refused_while_behind}, "
             f"evidence {self.evidence}, forks {self.forks}, epochs {self.epochs}, "
-            f"seconds by kind { {k: round(v) for k, v in self.seconds.items()} }"
+            f"seconds by kind { {k: round(v) for k, v in self.seconds.items()} }, "
+            f"load {min(self.load, default=0):.1f}-{max(self.load, default=0):.1f}"
         )
 
 
@@ -304,6 +314,7 @@ class Nemesis:
         """While ``target`` is cut off it commits nothing; the others keep committing."""
         time.sleep(1.0)  # what was in flight before the cut lands
         before = self.net.heights()
+        dropped = [consensus_dropped(self.net, i) for i in range(self.n)]
         rest = [i for i in range(self.n) if i != target]
         mark = max(before[i] or 0 for i in rest)
         deadline = time.monotonic() + max(hold, 3.0) + self.recovery_bound
@@ -314,7 +325,9 @@ class Nemesis:
         if before[target] is not None and after[target] != before[target]:
             self.report.violations.append(f"cut-off node {target} committed: {before[target]} -> {after}")
         if min(after[i] or 0 for i in rest) <= mark:
+            context = stall_context(self.net, dropped)
             self.report.stalls.append(f"majority {rest} did not commit while {target} was cut off: {after}")
+            self.report.stalls[-1] += f"; {context}"
 
     def _evidence(self) -> list[int]:
         return [int((self.net.status_of(i) or {}).get("evidence", 0)) for i in range(self.n)]
@@ -337,13 +350,16 @@ class Nemesis:
         """After a heal every node commits past the highest height seen at the heal."""
         start = time.monotonic()
         mark = max(h or 0 for h in self.net.heights())
+        self.report.load.append(load_average())
+        dropped = [consensus_dropped(self.net, i) for i in range(self.n)]
         while True:
             heights = self.net.heights()
             if all(h is not None and h > mark for h in heights):
                 self.report.recovery_s.append(time.monotonic() - start)
                 return
             if time.monotonic() - start > self.recovery_bound:
-                self.report.stalls.append(f"after {kind}: heights {heights}, needed > {mark}")
+                context = stall_context(self.net, dropped)
+                self.report.stalls.append(f"after {kind}: heights {heights}, needed > {mark}; {context}")
                 return
             time.sleep(0.3)
 
