@@ -72,7 +72,7 @@ class TxSummary(BaseModel):
 class BlockSummary(BaseModel):
     height: int
     hash: str
-    epoch: int = Field(0, description="The validator-set epoch the block was signed in")
+    epoch: int = Field(description="The validator-set epoch the block was signed in")
     view: int
     parent: str
     proposer: str

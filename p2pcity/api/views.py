@@ -73,18 +73,11 @@ def account_tx_view(tx: Transaction, height: int, index: int, receipt: Receipt |
 
 
 def block_view(block: Block, qc: QuorumCert | None = None) -> dict[str, Any]:
-    h = block.header
+    # The summary's fields, written once: this view once listed them again without the epoch,
+    # and the API's model filled in 0, so /blocks/{h} said "epoch 0" for every block.
     return {
-        "height": h.height,
-        "hash": block.id.hex(),
-        "view": h.view,
-        "parent": h.parent_id.hex(),
-        "proposer": h.proposer.hex(),
-        "timestamp_ms": h.timestamp_ms,
-        "tx_root": h.tx_root.hex(),
-        "tx_count": h.tx_count,
-        "state_root": h.state_root.hex(),
-        "justify": qc_view(h.justify),
+        **block_summary(block),
+        "justify": qc_view(block.header.justify),
         "commit_qc": qc_view(qc) if qc else None,
         "txs": [tx_summary(tx) for tx in block.txs],
     }
