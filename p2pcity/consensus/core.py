@@ -233,6 +233,12 @@ class Core(Proposer, ViewChange, BlockIntake):
         epoch = event_epoch(event)
         if epoch is not None and epoch != self.epoch:
             self.dropped["future epoch" if epoch > self.epoch else "past epoch"] += 1
+            if epoch > self.epoch:
+                # Its sender committed the block that ended our epoch; we learn that block only
+                # by sync (the one node that forms its commit QC switches at once and proposes
+                # nothing more in this epoch): say we are behind, so the node's syncer asks now,
+                # not at its next round (1-3 s stalls of the new epoch's first view, real testnet).
+                self.sync.ahead = max(self.sync.ahead, self.committed.height + 1)
             return False
         return True
 

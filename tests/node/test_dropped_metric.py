@@ -76,3 +76,17 @@ def test_a_new_core_starts_a_new_baseline() -> None:
 @pytest.fixture
 def autojump_clock() -> trio.testing.MockClock:
     return trio.testing.MockClock(autojump_threshold=0)
+
+
+def test_a_message_of_a_later_epoch_wakes_the_syncer_and_one_of_ours_does_not(tmp_path: Path) -> None:
+    """Only the node that forms the commit QC of an epoch's last block commits it by consensus;
+    the others learn it by sync. A message of the next epoch is the first sign: it wakes the
+    syncer at once (once per committed height), instead of its next round, 2 s later."""
+    woken: list[int] = []
+    replica = make_replica(tmp_path, me=0, on_behind=woken.append)
+    epoch = replica.core.epoch
+    replica.handle(VoteReceived(forged_vote(epoch + 1, 1)))
+    assert woken == [1]  # the committed root is genesis: behind from height 1 on
+    replica.handle(VoteReceived(forged_vote(epoch + 1, 2)))
+    replica.handle(VoteReceived(forged_vote(epoch, 1)))  # our epoch (invalid): not a sign
+    assert woken == [1]
