@@ -72,6 +72,8 @@ class Network:
         )
         self._rendezvous_server = RendezvousServer(self._host) if config.rendezvous_server else None
         self._nursery: trio.Nursery | None = None
+        self._wanted = frozenset(config.allowed_peers)
+        self._leaving: dict[str, float] = {}  # peer -> when its admission ends (trio clock)
 
     # -- lifecycle -------------------------------------------------------
 
@@ -171,14 +173,30 @@ class Network:
     def allowed_peers(self) -> frozenset[str]:
         return self._allow.peers - {self.peer_id}
 
-    def set_allowed_peers(self, peers: Iterable[str]) -> None:
+    def set_allowed_peers(self, peers: Iterable[str], *, grace: float = 0.0) -> None:
         """Replace the allow-list (e.g. the validator set changed on chain).
 
         Peers that lose admission are disconnected and blacklisted in pubsub;
-        bootstrap peers and ourselves always stay admitted.
+        bootstrap peers and ourselves always stay admitted. With ``grace`` they
+        keep it that many seconds more: a removed validator, one block behind when
+        the others commit its removal, can still fetch that block and learn it is
+        retired (cut off at once, it went on believing it was a validator and would
+        have served its key fragments). Its consensus messages are of the epoch
+        that ended: refused meanwhile.
         """
-        peers = frozenset(check_peer_id(peer) for peer in peers)
-        lost = self._allow.replace(peers)
+        self._wanted = frozenset(check_peer_id(peer) for peer in peers)
+        if grace > 0 and self._nursery is not None:
+            until = trio.current_time() + grace
+            for peer in self._allow.peers - self._wanted - {self.peer_id}:
+                self._leaving.setdefault(peer, until)
+            self._nursery.start_soon(self._end_grace_after, grace)
+        self._apply_allowed()
+
+    def _apply_allowed(self) -> None:
+        if self._leaving:
+            now = trio.current_time()
+            self._leaving = {p: t for p, t in self._leaving.items() if t > now and p not in self._wanted}
+        lost = self._allow.replace(self._wanted | self._leaving.keys())
         self._gossip.blacklist(lost, self._allow.peers)
         if self._rendezvous_server is not None:
             self._rendezvous_server.forget(lost)
@@ -187,6 +205,10 @@ class Network:
             if self._nursery is not None:
                 self._nursery.start_soon(self._disconnect, peer)
         self._reconnector.wake()
+
+    async def _end_grace_after(self, delay: float) -> None:
+        await trio.sleep(delay + 0.001)  # past the deadline, on any clock resolution
+        self._apply_allowed()
 
     def add_addresses(self, peer: str, addrs: Iterable[str]) -> None:
         """Tell the network where a peer can be reached (learnt elsewhere)."""

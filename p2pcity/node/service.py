@@ -57,6 +57,10 @@ from p2pcity.types.tx import Transaction
 
 log = logging.getLogger(__name__)
 RECENT_BLOCKS = 64
+# A district a change removes stays admitted this long: one block behind when we commit its
+# removal (the block that ends the epoch), it fetches that block by sync and learns it is
+# retired. Cut off at once, it believed it was still a validator (tests/node/test_epochs_testnet.py).
+REMOVED_PEER_GRACE_S = 30.0
 
 
 class Node:
@@ -251,7 +255,7 @@ class Node:
         self.districts = Districts.of(self.store)
         if self.districts.version != version:
             log.info("validator set changed to version %d", self.districts.version)
-            self.network.set_allowed_peers(self.districts.allowed_peers())
+            self.network.set_allowed_peers(self.districts.allowed_peers(), grace=REMOVED_PEER_GRACE_S)
 
     # --- the NodeHandle of the API -----------------------------------------------
 

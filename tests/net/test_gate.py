@@ -63,6 +63,29 @@ async def test_removed_peer_is_disconnected_and_refused(nursery: trio.Nursery, k
     assert await b.request(a.peer_id, "echo", b"3") == b"3"
 
 
+async def test_a_removed_peer_keeps_admission_for_the_grace_then_is_dropped(
+    nursery: trio.Nursery, keys: Keys
+) -> None:
+    """A removed validator can still fetch the block that removed it, for ``grace`` seconds."""
+    keys.make(2)
+    a = await start(nursery, keys.config(0))
+    b = await start(nursery, keys.config(1))
+    a.set_handler("echo", echo)
+    await link(b, a)
+    a.set_allowed_peers([], grace=1.5)
+    assert b.peer_id in a.allowed_peers()
+    await trio.sleep(0.5)
+    assert await b.request(a.peer_id, "echo", b"still here") == b"still here"
+    await wait_for(lambda: b.peer_id not in a.connected_peers(), timeout=10, what="B dropped after the grace")
+    assert b.peer_id not in a.allowed_peers()
+    # Back in the set during another grace: readmitted for good, the old deadline forgotten.
+    a.set_allowed_peers([b.peer_id])
+    a.set_allowed_peers([], grace=0.5)
+    a.set_allowed_peers([b.peer_id])
+    await trio.sleep(1.0)
+    assert b.peer_id in a.allowed_peers()
+
+
 async def test_wrong_psk_fails_fast_and_says_so(
     nursery: trio.Nursery, keys: Keys, caplog: pytest.LogCaptureFixture
 ) -> None:
