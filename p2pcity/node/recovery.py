@@ -9,7 +9,7 @@ Two promises rest on this module:
   fell back to genesis and the node voted a second time in a view it had
   voted in.)
 - **epochs.** The core is built for the epoch of the committed state (its
-  set, its start certificate, the blocks of reputation's window within it),
+  set, its start certificate, reputation's window of the last committed blocks),
   so a restart or a sync past a validator-set change resumes in the new
   epoch, with a fresh safety record for it.
 - **certified blocks come back.** The blocks the record relies on (written
@@ -163,10 +163,14 @@ def recover_core(
     info = epoch_info(store)
     certified = certified_above(root, store.pending_blocks())
     safety = restart_safety(store.load_safety(), root, head_qc(store, certified), info.start)
-    # Leader reputation reads the last committed blocks of this epoch: every node must see the
-    # same ones (the block the epoch began after included, genesis while the chain is short).
+    # Leader reputation reads the last committed blocks, every node the same ones (genesis while
+    # the chain is short), across the epoch's start: a new epoch judges at once who took part,
+    # so a validator just added (still syncing) or a district's new keys (its node restarting)
+    # are benched until their votes are in a QC. Read from this epoch's blocks only, the window
+    # was not full: round-robin gave them the new epoch's first views, each a timeout (a 4-9 s
+    # stall at every change on a real testnet).
     head = root.height
-    first = max(info.start_height, head - config.reputation_window + 1)
+    first = max(0, head - config.reputation_window + 1)
     history = [b for h in range(first, head + 1) if (b := store.block_at(h)) is not None]
     return core_class(
         key=key,
