@@ -232,10 +232,14 @@ def run_ab(n: int, rates: list[int], args: argparse.Namespace, verify_us: float,
                 os.environ[name] = value
             shown = args.baseline_env if side == "baseline" else "as is"
             print(f"n={n} pair {rep + 1}/{args.repeat}: {side} ({shown})", flush=True)
+            spy_dir = args.pyspy
+            if spy_dir:
+                args.pyspy = f"{spy_dir}/{side}{rep}"  # each run's samples apart
             try:
                 got[side] = run_size(n, rates, args, verify_us, tmp / f"{side}{rep}")
             finally:
                 os.environ.pop(name, None)
+                args.pyspy = spy_dir
         pairs.append((got["baseline"], got["now"]))
     for i, rate in enumerate(rates):
         cpu = [now[i].cpu_per_tx_us / base[i].cpu_per_tx_us for base, now in pairs]

@@ -7,11 +7,16 @@ Yamux code or something it called that is not itself a named layer. Samples in
 epoll (the node waiting) are left out.
 
     python bench/profile_groups.py /tmp/spy/n4-800.txt
+    python bench/profile_groups.py /tmp/spy/n4-800.txt --within next_state_root --within prune_writes
+
+``--within NAME`` also prints the share of busy samples with a frame naming
+NAME anywhere on the stack (inclusive: what it calls counts too, e.g. the
+hashing and RocksDB reads of the state tree under ``next_state_root``).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from collections import Counter
 
 # (substring of a frame, layer): the first match from the innermost frame outwards wins.
@@ -60,18 +65,29 @@ def layer_of(frames: list[str]) -> str | None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--within", action="append", default=[], metavar="NAME")
+    args = parser.parse_args()
     counts: Counter[str] = Counter()
-    for path in sys.argv[1:]:
+    within: Counter[str] = Counter()
+    for path in args.files:
         with open(path) as raw:
             for line in raw:
                 stack, _, count = line.rstrip().rpartition(" ")
-                layer = layer_of(stack.split(";"))
+                frames = stack.split(";")
+                layer = layer_of(frames)
                 if layer is not None:
                     counts[layer] += int(count)
+                    for name in args.within:
+                        if any(name in frame for frame in frames):
+                            within[name] += int(count)
     busy = sum(counts.values())
     print(f"{busy} busy samples")
     for layer, count in counts.most_common():
         print(f"{100 * count / busy:5.1f}%  {layer}")
+    for name in args.within:
+        print(f"{100 * within[name] / busy:5.1f}%  within {name} (inclusive)")
 
 
 if __name__ == "__main__":
