@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -64,9 +65,27 @@ def load_average() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
+def last_leaders(net: Testnet, count: int = 12) -> str:
+    """The views of the last ``count`` committed blocks, each with its proposer's node index, and
+    the views skipped between them: one leader whose views keep failing shows as a pattern."""
+    heights = net.heights()
+    i = max(range(len(heights)), key=lambda j: heights[j] or 0)
+    top = heights[i] or 0
+    try:
+        params = {"after": max(0, top - count), "limit": count}
+        items = httpx.get(f"{net.nodes[i].api}/blocks", params=params, timeout=10).json()["items"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return "last blocks unavailable"
+    index = {node.account: j for j, node in enumerate(net.nodes)}
+    views = [(int(b["view"]), index.get(b["proposer"], "?")) for b in items]
+    skipped = [v for (a, _), (b, _) in itertools.pairwise(views) for v in range(a + 1, b)]
+    return f"views (proposer) {' '.join(f'{v}({p})' for v, p in views)}, skipped {skipped}"
+
+
 def stall_context(net: Testnet, before: list[Counter[str]]) -> str:
-    """Per node: view, and the consensus drop reasons counted since ``before``; then the load."""
-    parts = []
+    """Per node: view, and the consensus drop reasons counted since ``before``; the last
+    blocks' views and proposers; then the load."""
+    parts = [last_leaders(net)]
     for i in range(len(net.nodes)):
         view = (net.status_of(i) or {}).get("view")
         new = consensus_dropped(net, i) - before[i]  # a restarted node counts afresh: may undercount
