@@ -253,9 +253,10 @@ def _ledger_routes(app: FastAPI, node: NodeHandle) -> None:
         entry = queries.record(node.committed_state(), name, version)
         if proof:
             if version is not None:
-                # Past versions (rv/) are proven by their transaction's inclusion, not the tree.
+                # Past versions (rv/) live outside the tree, and a transaction's inclusion does
+                # not prove one: a refused record.put is included too (docs/state-proofs.md §7).
                 raise HTTPException(
-                    400, "proof=true proves the latest version; a past one: /txs/{hash}/proof"
+                    400, "proof=true proves the latest version only; past versions cannot be proven yet"
                 )
             return proofs.envelope(node, [record_key(name)], entry and views.record_view(entry))
         if entry is None:

@@ -103,7 +103,10 @@ def _get_verified(
     if genesis_file is None:
         raise UserError("--verify needs the chain's genesis file: --genesis FILE (or P2PCITY_GENESIS)")
     if version is not None:
-        raise UserError("--verify proves the latest version; a past one is proven by its transaction")
+        raise UserError(
+            "--verify proves the latest version only; past versions cannot be proven yet "
+            "(docs/state-proofs.md, section 7)"
+        )
     with light_client(node_url, genesis_file) as light:
         entry = verified(light, lambda lc: lc.record(name))
         if entry is None:
