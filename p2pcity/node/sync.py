@@ -91,7 +91,13 @@ def final_synced(
     certificates: list[QuorumCert] = []
     proofs = job.epoch_ends or (None,) * len(job.blocks)
     ended: Block | None = None
+    below = 0  # blocks at or under our head: committed by consensus while the batch was on its way
     for block, qc, proof in zip(job.blocks, job.qcs, proofs, strict=True):
+        # Rule: what we hold committed already is skipped, not held against the batch; the first
+        # block above the head must extend it, so a block of another chain down there commits nothing.
+        if not accepted and block.height <= head.height:
+            below += 1
+            continue
         # Rule: a valid block on its own (our chain, the leader of its view, its body, its signature).
         if verifier.block(block) is not None:
             break
@@ -122,8 +128,9 @@ def final_synced(
                 break
             log.warning("peer %s sent a false epoch proof for height %d", job.peer[-8:], block.height)
             break
-    if ended is None and len(accepted) < len(job.blocks):
-        log.warning("peer %s sent %d unverifiable blocks", job.peer[-8:], len(job.blocks) - len(accepted))
+    if ended is None and below + len(accepted) < len(job.blocks):
+        unverifiable = len(job.blocks) - below - len(accepted)
+        log.warning("peer %s sent %d unverifiable blocks", job.peer[-8:], unverifiable)
     # Rule: final means committed by the three-chain rule, the consensus core's own (or, for an
     # epoch's last block, by its hand-over proof, the same rule applied to the blocks above it).
     best: Block | None = ended

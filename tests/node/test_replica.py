@@ -152,6 +152,26 @@ def test_a_sync_replaces_the_core_from_the_store(tmp_path: Path) -> None:
     assert replica.core.committed.id == builder.blocks[4].id
 
 
+def test_a_sync_batch_overlapping_the_head_commits_what_lies_above_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Consensus committed 1..4 while a batch from 3 up was on its way: 5 and 6 are final in it.
+
+    (Seen on the nemesis: the whole batch was refused and its honest sender logged as having
+    sent "unverifiable blocks", once the head had moved past the batch's first block.)"""
+    builder = ChainBuilder(IDS, GENESIS)
+    for _ in range(8):
+        builder.next_block([])
+    blocks = builder.blocks
+    replica = make_replica(tmp_path)
+    first = SyncedBlocks(tuple(blocks[1:7]), (None,) * 5 + (builder.qc_for(blocks[6]),), "peer")
+    assert replica.apply_sync(first)[0] == 4
+    overlap = SyncedBlocks(tuple(blocks[3:9]), (None,) * 5 + (builder.qc_for(blocks[8]),), "peer")
+    committed, _ = replica.apply_sync(overlap)
+    assert committed == 2 and replica.core.committed.id == blocks[6].id
+    assert "unverifiable" not in caplog.text
+
+
 class RecordingOutbox:
     """What the driver hands the network (the network itself is tested in tests/net)."""
 
