@@ -257,10 +257,11 @@ class Syncer:
         """Fetch range after range, the next while the last is committed, until ``best``."""
         failed: set[str] = set()
         turn = 0
+        reach = best  # the survey's best, moved up while the chain grows under us (below)
 
         def launch(first: int) -> _Batch | None:
             nonlocal turn
-            if first > best:
+            if first > reach:
                 return None
             batch = _Batch(first)
             nursery.start_soon(self._fetch_batch, batch, peers, tops, failed, turn)
@@ -275,6 +276,15 @@ class Syncer:
             await batch.done.wait()
             if not batch.blocks:
                 return  # no peer could serve it: the next round (or consensus) closes the rest
+            top = batch.start + len(batch.blocks) - 1
+            if top >= reach and len(batch.blocks) >= SYNC_THRESHOLD:
+                # The chain grew while we synced: go on with the peer that served this batch
+                # (it serves up to its own head) until it has fewer new blocks than consensus
+                # closes by itself. Stopping at the survey's best, a new validator at load 13
+                # was 20-40 blocks behind again by the next round (a survey waits for its
+                # slowest peer), round after round, and never voted.
+                reach = top + MAX_SYNC_BATCH
+                tops[batch.peer] = max(tops[batch.peer], reach)
             following = launch(batch.start + len(batch.blocks))
             blocks, qcs, ends = (carried[0] + batch.blocks, carried[1] + batch.qcs, carried[2] + batch.ends)
             done = trio.Event()
