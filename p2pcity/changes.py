@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from p2pcity.chain.genesis import district_from_json, district_to_json
 from p2pcity.chain.handlers import district_change_message
 from p2pcity.crypto.keys import Identity, verify
 from p2pcity.home import DistrictCard
@@ -79,32 +80,16 @@ class ChangeFile:
 
 
 def _change_json(change: DistrictChange) -> dict[str, Any]:
-    d = change.district
     return {
         "action": change.action,
         "set_version": change.set_version,
-        "district": {
-            "name": d.name,
-            "account": d.account.hex(),
-            "pre_key": d.pre_key.hex(),
-            "peer_id": d.peer_id,
-            "role": d.role,
-            "addrs": list(d.addrs),
-        },
+        "district": district_to_json(change.district),
         "approvals": [{"signer": a.signer.hex(), "signature": a.signature.hex()} for a in change.approvals],
     }
 
 
 def _change_of(data: dict[str, Any]) -> DistrictChange:
-    d = data["district"]
-    district = District(
-        str(d["name"]),
-        bytes.fromhex(d["account"]),
-        bytes.fromhex(d["pre_key"]),
-        str(d["peer_id"]),
-        str(d["role"]),
-        tuple(str(a) for a in d.get("addrs", ())),
-    )
+    district = district_from_json(data["district"])  # GenesisError is a ValueError: a ChangeError
     approvals = tuple(
         Approval(bytes.fromhex(a["signer"]), bytes.fromhex(a["signature"])) for a in data.get("approvals", ())
     )

@@ -111,17 +111,7 @@ class Genesis:
         return {
             "chain_id": self.chain_id,
             "genesis_time_ms": self.genesis_time_ms,
-            "districts": [
-                {
-                    "name": d.name,
-                    "account": d.account.hex(),
-                    "pre_key": d.pre_key.hex(),
-                    "peer_id": d.peer_id,
-                    "role": d.role,
-                    "addrs": list(d.addrs),
-                }
-                for d in self.districts
-            ],
+            "districts": [district_to_json(d) for d in self.districts],
             "bootstrap": list(self.bootstrap),
             **self.extra,
         }
@@ -131,7 +121,7 @@ class Genesis:
         if not isinstance(obj, dict):
             raise GenesisError("genesis must be a JSON object")
         try:
-            districts = tuple(_district_from_json(d) for d in obj["districts"])
+            districts = tuple(district_from_json(d) for d in obj["districts"])
             known = {"chain_id", "genesis_time_ms", "districts", "bootstrap"}
             genesis = cls(
                 chain_id=_str(obj["chain_id"], "chain_id"),
@@ -193,7 +183,20 @@ def _hex(value: Any, size: int, what: str) -> bytes:
     return raw
 
 
-def _district_from_json(obj: Any) -> District:
+def district_to_json(d: District) -> dict[str, Any]:
+    """A district as the genesis file and change files (``p2pcity.changes``) write it."""
+    return {
+        "name": d.name,
+        "account": d.account.hex(),
+        "pre_key": d.pre_key.hex(),
+        "peer_id": d.peer_id,
+        "role": d.role,
+        "addrs": list(d.addrs),
+    }
+
+
+def district_from_json(obj: Any) -> District:
+    """The inverse of :func:`district_to_json`, each field checked (GenesisError says which)."""
     if not isinstance(obj, dict):
         raise GenesisError("each district must be a JSON object")
     name = _str(obj.get("name"), "district name")
