@@ -120,6 +120,18 @@ def test_a_change_edited_after_approval_carries_no_valid_approval(tmp_path: Path
     assert commit(chain, tampered) == [False]
 
 
+def test_a_change_file_is_read_with_the_genesis_checks_of_a_district(tmp_path: Path) -> None:
+    """One mapping of a district to JSON (``chain.genesis``): a round trip is exact, and a
+    truncated account is refused when the file is read, not deep in the ledger."""
+    chain = ChainBuilder(VALIDATORS, GENESIS)
+    change_file = propose(CHAIN, current(chain), card=card(NEWCOMER, "hospital"))
+    assert ChangeFile.from_json(change_file.to_json()) == change_file
+    raw = change_file.to_json()
+    raw["changes"][0]["district"]["account"] = raw["changes"][0]["district"]["account"][:-2]
+    with pytest.raises(ChangeError, match="account must be 32 bytes"):
+        ChangeFile.from_json(raw)
+
+
 def test_proposals_that_cannot_be() -> None:
     chain = ChainBuilder(VALIDATORS, GENESIS)
     with pytest.raises(ChangeError, match="no district named"):
