@@ -216,6 +216,7 @@ class Syncer:
     async def _heights(self) -> dict[str, tuple[int, int]]:
         """Each answering peer's committed (height, epoch)."""
         heights: dict[str, tuple[int, int]] = {}
+        ours = self.epoch()
 
         async def ask(peer: str) -> None:
             try:
@@ -223,6 +224,10 @@ class Syncer:
                 if len(raw) in (8, 16):
                     epoch = int.from_bytes(raw[8:], "big") if len(raw) == 16 else 0
                     heights[peer] = (int.from_bytes(raw[:8], "big"), epoch)
+                    if epoch > ours:
+                        # A peer in a later epoch: we are behind whatever the rest answer, and
+                        # the new epoch waits for us; sync now, not after the slowest answer.
+                        nursery.cancel_scope.cancel()
             except NetError as exc:
                 log.debug("no height from %s: %s", peer[-8:], exc)
 
