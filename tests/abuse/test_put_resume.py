@@ -117,7 +117,12 @@ def _settled(node: RunningNode, blob_hash: str) -> int:
 
 
 def _interrupt(
-    start: Callable[[], subprocess.Popen[str]], node: RunningNode, journal: Path, stop: int, after: int
+    start: Callable[[], subprocess.Popen[str]],
+    node: RunningNode,
+    journal: Path,
+    relay: ThrottledRelay,
+    stop: int,
+    after: int,
 ) -> tuple[str, int, str]:
     """Start the put, stop it with ``stop`` once the node holds more than ``after`` bytes;
     returns (ciphertext hash, bytes the node kept, the run's stderr)."""
@@ -125,8 +130,12 @@ def _interrupt(
     state = _wait("the put sealed its ciphertext", lambda: _state(journal))
     blob_hash = str(state["ciphertext_hash"])  # type: ignore[index]
     _wait("the upload is under way", lambda: _offset(node, blob_hash) >= after + MIB)
+    # The link slows to a crawl before the signal: a HEAD to a node busy taking the upload can
+    # answer seconds late, and a clean CI run once sent SIGINT after the put had committed.
+    held, relay.rate = relay.rate, 256 * 1024  # a 64 KiB piece a 1/4 s: _settled still sees it move
     run.send_signal(stop)
     _, err = run.communicate(timeout=60)
+    relay.rate = held
     if stop == signal.SIGINT:
         assert run.returncode == 1 and "interrupted: run the same command again" in err, err
     else:
@@ -158,9 +167,9 @@ def test_an_interrupted_cli_put_resumes_on_a_real_node(node: RunningNode, tmp_pa
         return found.st_ino, found.st_mtime_ns
 
     try:
-        blob_hash, first, _ = _interrupt(start, node, journal, signal.SIGINT, 0)
+        blob_hash, first, _ = _interrupt(start, node, journal, relay, signal.SIGINT, 0)
         ciphertext = sealed_file()
-        again, second, err = _interrupt(start, node, journal, signal.SIGKILL, first)
+        again, second, err = _interrupt(start, node, journal, relay, signal.SIGKILL, first)
         # The same ciphertext, never written again, its upload resumed from the node's byte.
         assert again == blob_hash and sealed_file() == ciphertext
         assert f"resuming the upload at byte {first} of" in err, err
