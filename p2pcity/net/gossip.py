@@ -40,7 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
-from libp2p.abc import IHost
+from google.protobuf.message import DecodeError
+from libp2p.abc import IHost, INetStream
 from libp2p.peer.id import ID
 from libp2p.pubsub import floodsub
 from libp2p.pubsub import gossipsub as gossipsub_module
@@ -130,6 +131,29 @@ class _Pubsub(Pubsub):
                 await stream.reset()
             self.peers.pop(peer_id, None)
         self._forget_all_subscriptions(peer_id)
+
+    # py-libp2p 0.8.1: ``continuously_read_stream`` parses each inbound RPC without catching
+    # protobuf's DecodeError, and ``stream_handler`` catches only stream and varint errors, so
+    # one RPC that does not decode ended the connection's nursery, the Swarm's and the node
+    # (a registry node died so in CI right after a full-cluster restart). The peer's stream is
+    # reset and its connection closed: both sides then drop its pubsub state, and the
+    # Reconnector dials again, so an honest peer whose stream broke comes back whole.
+    async def stream_handler(self, stream: INetStream) -> None:
+        try:
+            await super().stream_handler(stream)
+        except DecodeError as exc:
+            peer_id = stream.muxed_conn.peer_id
+            log.warning(
+                "peer %s sent a pubsub RPC that does not decode (%s); closing its connection", peer_id, exc
+            )
+            with contextlib.suppress(Exception):
+                await stream.reset()
+            # Not awaited here: closing the connection cancels this handler's own task.
+            self.manager.run_task(self._close_connection, peer_id)
+
+    async def _close_connection(self, peer_id: ID) -> None:
+        with contextlib.suppress(Exception):
+            await self.host.get_network().close_peer(peer_id)
 
 
 class _SignedRecordMemo:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 from typing import Any
 
 from libp2p import new_host
-from libp2p.abc import IHost
+from libp2p.abc import IHost, INetStream
 from libp2p.crypto.keys import KeyPair
 from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig, RetryConfig
@@ -73,7 +74,34 @@ def build_host(config: NetConfig, key_pair: KeyPair, allow: AllowList) -> IHost:
     # Our reconnect loop does the retrying, with its own back-off.
     swarm.retry_config = RetryConfig(max_retries=0)
     _disable_auto_connector(swarm)
+    _contain_stream_errors(swarm)
     return host
+
+
+def _contain_stream_errors(swarm: Any) -> None:
+    # py-libp2p 0.8.1: an exception that escapes an inbound stream's protocol handler is
+    # caught nowhere: it ends the connection's nursery, then the Swarm's, the host's and the
+    # node's. So whatever a handler fails to tolerate in a peer's bytes (pubsub let a protobuf
+    # DecodeError through) kills the node. Every inbound stream runs under this guard: the
+    # error is logged on one line with the peer and protocol, that stream is reset, the node
+    # goes on. trio.Cancelled is a BaseException and passes, so shutdown is unchanged.
+    handle = swarm.common_stream_handler
+
+    async def contained(stream: INetStream) -> None:
+        try:
+            await handle(stream)
+        except Exception as exc:
+            log.warning(
+                "inbound stream from %s (%s) failed: %s: %s; stream reset",
+                stream.muxed_conn.peer_id,
+                stream.get_protocol(),
+                type(exc).__name__,
+                exc,
+            )
+            with contextlib.suppress(Exception):
+                await stream.reset()
+
+    swarm.set_stream_handler(contained)
 
 
 def _disable_auto_connector(swarm: object) -> None:
