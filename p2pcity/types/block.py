@@ -19,7 +19,19 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated
 
-from p2pcity.codec import U64, DecodeError, Hash, MaxLen, Name, PublicKey, Signature, decode, encode
+from p2pcity.codec import (
+    U64,
+    DecodeError,
+    Hash,
+    MaxLen,
+    Name,
+    PublicKey,
+    Signature,
+    decode,
+    encode,
+    encode_value,
+    pack_array,
+)
 from p2pcity.crypto.hashing import MerkleProof, merkle_proof, merkle_root, sha256, tagged_hash
 from p2pcity.crypto.keys import SigningKey, verify
 from p2pcity.types.tx import Transaction
@@ -167,7 +179,11 @@ class Block:
 
     @cached_property
     def encoded(self) -> bytes:
-        return encode(self)
+        # encode(self), with each transaction's bytes taken as they are (a transaction
+        # carries its own canonical encoding, kept from when it was decoded or first
+        # hashed) instead of encoding every transaction again for every block write.
+        txs = pack_array([tx.encoded for tx in self.txs])
+        return pack_array([encode(self.header), txs, encode_value(self.signature)])
 
     @classmethod
     def decode(cls, data: bytes) -> Block:

@@ -11,6 +11,12 @@ exactly the canonical encoding of what it decodes to (we re-encode and
 compare), so one object has one byte string and therefore one hash. Every
 failure is a :class:`DecodeError` with a message naming the field.
 
+The functions in this module are the reference: the definition of the
+encoding and of every error. Hot paths run code generated from the same
+declarations (``p2pcity.codec.compiled``), which hands anything it does not
+accept back to the reference; ``P2PCITY_CODEC=reference`` in the environment
+runs the reference alone (for A/B benchmarks).
+
 Field constraints are declared with ``typing.Annotated``::
 
     @dataclass(frozen=True, slots=True)
@@ -23,6 +29,7 @@ Field constraints are declared with ``typing.Annotated``::
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from collections.abc import Callable
@@ -30,6 +37,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
 import msgpack
+
+from p2pcity.codec import compiled as codec_compiled
 
 MAX_MESSAGE_SIZE = 8 * 1024 * 1024
 U64_MAX = 2**64 - 1
@@ -74,9 +83,9 @@ Blob = Annotated[bytes, MaxLen(1024 * 1024)]
 
 _Decoder = Callable[[Any, str], Any]
 _Encoder = Callable[[Any], Any]
-_DEFAULT_BYTES_MAX = 1024 * 1024
-_DEFAULT_STR_MAX = 4096
-_DEFAULT_TUPLE_MAX = 100_000
+DEFAULT_BYTES_MAX = 1024 * 1024
+DEFAULT_STR_MAX = 4096
+DEFAULT_TUPLE_MAX = 100_000
 
 
 def _split_annotated(tp: Any) -> tuple[Any, list[Any]]:
@@ -96,7 +105,7 @@ def _meta(meta: list[Any], kind: type) -> Any:
 def _bytes_decoder(meta: list[Any]) -> _Decoder:
     exact: Len | None = _meta(meta, Len)
     cap: MaxLen | None = _meta(meta, MaxLen)
-    limit = cap.size if cap else _DEFAULT_BYTES_MAX
+    limit = cap.size if cap else DEFAULT_BYTES_MAX
 
     def dec(value: Any, where: str) -> bytes:
         if type(value) is not bytes:
@@ -112,7 +121,7 @@ def _bytes_decoder(meta: list[Any]) -> _Decoder:
 
 def _str_decoder(meta: list[Any]) -> _Decoder:
     cap: MaxLen | None = _meta(meta, MaxLen)
-    limit = cap.size if cap else _DEFAULT_STR_MAX
+    limit = cap.size if cap else DEFAULT_STR_MAX
 
     def dec(value: Any, where: str) -> str:
         if type(value) is not str:
@@ -165,7 +174,7 @@ def _build(tp: Any) -> tuple[_Encoder, _Decoder]:
             raise TypeError(f"only homogeneous tuple[T, ...] is supported, not {base}")
         item_enc, item_dec = _build(args[0])
         cap: MaxLen | None = _meta(meta, MaxLen)
-        limit = cap.size if cap else _DEFAULT_TUPLE_MAX
+        limit = cap.size if cap else DEFAULT_TUPLE_MAX
 
         def enc_tuple(value: Any) -> Any:
             return [item_enc(v) for v in value]
@@ -226,15 +235,65 @@ def _struct_codec(cls: type) -> tuple[_Encoder, _Decoder]:
     return enc, dec
 
 
+def _compiled_enabled() -> bool:
+    return os.environ.get("P2PCITY_CODEC", "compiled") != "reference"
+
+
+_USE_COMPILED = _compiled_enabled()
+
+
+def reference_to_wire(value: Any) -> Any:
+    """:func:`to_wire` by the reference encoder (the definition the compiled one must match)."""
+    return _struct_codec(type(value))[0](value)
+
+
+def reference_from_wire(cls: type[T], raw: Any, where: str | None = None) -> T:
+    """:func:`from_wire` by the reference decoder alone."""
+    value: T = _struct_codec(cls)[1](raw, where or cls.__name__)
+    return value
+
+
 def to_wire(value: Any) -> Any:
     """The msgpack-ready structure of a dataclass value (for embedding in larger frames)."""
-    return _struct_codec(type(value))[0](value)
+    if _USE_COMPILED:
+        return codec_compiled.compiled(type(value))[0](value)
+    return reference_to_wire(value)
+
+
+def from_wire(cls: type[T], raw: Any, where: str | None = None) -> T:
+    """Decode an already-unpacked structure (a field of a larger frame)."""
+    if _USE_COMPILED:
+        try:
+            value: T = codec_compiled.compiled(cls)[1](raw)
+            return value
+        except codec_compiled.Slow:
+            pass  # the reference decoder names the defect
+    return reference_from_wire(cls, raw, where)
 
 
 def encode(value: Any) -> bytes:
     """Canonical bytes of a dataclass value."""
     packed: bytes = msgpack.packb(to_wire(value), use_bin_type=True)
     return packed
+
+
+def encode_value(value: bytes | str | int | bool | None) -> bytes:
+    """Canonical bytes of one scalar field (to splice with :func:`pack_array`)."""
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return packed
+
+
+def pack_array(items: list[bytes]) -> bytes:
+    """The msgpack array of already-encoded items: ``encode`` of a record whose fields are
+    those items' values, without encoding them again (a block of encoded transactions)."""
+    count = len(items)
+    if count < 16:
+        head = bytes([0x90 | count])
+    elif count < 1 << 16:
+        head = b"\xdc" + count.to_bytes(2, "big")
+    else:
+        head = b"\xdd" + count.to_bytes(4, "big")
+    return head + b"".join(items)
 
 
 def _unpack(data: bytes, max_size: int) -> Any:
@@ -257,10 +316,9 @@ def _unpack(data: bytes, max_size: int) -> Any:
         raise DecodeError("malformed message: nested too deeply") from exc
 
 
-def decode(cls: type[T], data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> T:
-    """Strictly decode untrusted ``data`` as a ``cls``; any defect raises :class:`DecodeError`."""
+def _decode_with(from_raw: Callable[[type[T], Any], T], cls: type[T], data: bytes, max_size: int) -> T:
     raw = _unpack(data, max_size)
-    value: T = _struct_codec(cls)[1](raw, cls.__name__)
+    value = from_raw(cls, raw)
     # Reject non-minimal encodings (e.g. an int packed in 8 bytes), so that the
     # hash of a message is a function of its content alone. Once the shape is
     # checked, the unpacked structure maps one-to-one onto the canonical
@@ -270,7 +328,17 @@ def decode(cls: type[T], data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> T:
     return value
 
 
-def from_wire(cls: type[T], raw: Any, where: str | None = None) -> T:
-    """Decode an already-unpacked structure (a field of a larger frame)."""
-    value: T = _struct_codec(cls)[1](raw, where or cls.__name__)
-    return value
+def decode(cls: type[T], data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> T:
+    """Strictly decode untrusted ``data`` as a ``cls``; any defect raises :class:`DecodeError`."""
+    return _decode_with(from_wire, cls, data, max_size)
+
+
+def reference_decode(cls: type[T], data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> T:
+    """:func:`decode` by the reference decoder alone."""
+    return _decode_with(reference_from_wire, cls, data, max_size)
+
+
+def reference_encode(value: Any) -> bytes:
+    """:func:`encode` by the reference encoder alone."""
+    packed: bytes = msgpack.packb(reference_to_wire(value), use_bin_type=True)
+    return packed
