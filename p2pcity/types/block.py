@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Annotated
 
 from p2pcity.codec import (
@@ -34,6 +33,7 @@ from p2pcity.codec import (
 )
 from p2pcity.crypto.hashing import MerkleProof, merkle_proof, merkle_root, sha256, tagged_hash
 from p2pcity.crypto.keys import SigningKey, verify
+from p2pcity.types.memo import memo
 from p2pcity.types.tx import Transaction
 
 GENESIS_VIEW = 0
@@ -135,7 +135,7 @@ class Block:
     txs: Annotated[tuple[Transaction, ...], MaxLen(MAX_BLOCK_TXS)]
     signature: Signature  # the proposer's, over the block id
 
-    @cached_property
+    @memo
     def id(self) -> bytes:
         return self.header.id
 
@@ -177,7 +177,7 @@ class Block:
     def tx_proof(self, index: int) -> MerkleProof:
         return merkle_proof([tx.hash for tx in self.txs], index)
 
-    @cached_property
+    @memo
     def encoded(self) -> bytes:
         # encode(self), with each transaction's bytes taken as they are (a transaction
         # carries its own canonical encoding, kept from when it was decoded or first

@@ -9,7 +9,6 @@ sender, nonce, kind and body under a domain tag.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Annotated, Any
 
 from p2pcity.codec import (
@@ -29,6 +28,7 @@ from p2pcity.codec import (
 )
 from p2pcity.crypto.hashing import sha256, tagged_hash
 from p2pcity.crypto.keys import SigningKey, verify
+from p2pcity.types.memo import memo
 
 PreKey = Annotated[bytes, Len(33)]
 Kind = Annotated[str, MaxLen(32)]
@@ -234,15 +234,15 @@ class Transaction:
         message = cls.signing_bytes(chain_id, signer.public_key, nonce, kind, body)
         return cls(chain_id, signer.public_key, nonce, kind, body, signer.sign(message))
 
-    @cached_property
+    @memo
     def encoded(self) -> bytes:
         return encode(self)
 
-    @cached_property
+    @memo
     def hash(self) -> bytes:
         return sha256(self.encoded)
 
-    @cached_property
+    @memo
     def payload(self) -> Any:
         """The decoded body; raises :class:`TxError` for an unknown kind or a malformed body."""
         cls = TX_KINDS.get(self.kind)
