@@ -8,6 +8,7 @@ machine's Ed25519 verify ceiling measured in the same run for comparison.
 
     python bench/bench_testnet.py --nodes 4 --rate 1000 --seconds 10
     python bench/bench_testnet.py --nodes 4 --rate 20 --seconds 10     # light load latency
+    python bench/bench_testnet.py --nodes 4 --rate 1 --seconds 20      # sparse: each tx finds an idle chain
     python bench/bench_testnet.py --nodes 4 --rate 1000 --profile      # where node 0's CPU goes
     python bench/bench_testnet.py --nodes 4 --rate 200 --wan 1         # a city WAN (root: netns)
 
@@ -27,6 +28,7 @@ import statistics
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -62,6 +64,18 @@ def presign(chain: str, total: int, senders: int) -> list[Transaction]:
     return txs
 
 
+@dataclass(frozen=True, slots=True)
+class SeenBlock:
+    """A committed block as the watcher saw it: its header's time (the leader's clock, wall ms)
+    and when the watched node first reported it committed (monotonic seconds)."""
+
+    height: int
+    view: int
+    timestamp_ms: int
+    tx_count: int
+    seen: float
+
+
 class Watcher(threading.Thread):
     """Polls node 0 for new blocks and records when each transaction became committed."""
 
@@ -70,6 +84,8 @@ class Watcher(threading.Thread):
         self.api = api
         self.height = start_height
         self.committed: dict[str, float] = {}
+        self.included: dict[str, int] = {}  # tx hash -> the height of its block
+        self.blocks: dict[int, SeenBlock] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -79,13 +95,59 @@ class Watcher(threading.Thread):
                 now = time.monotonic()
                 while self.height < top:
                     self.height += 1
-                    for tx in http.get(f"/blocks/{self.height}").json()["txs"]:
+                    body = http.get(f"/blocks/{self.height}").json()
+                    header = body.get("header", body)
+                    self.blocks[self.height] = SeenBlock(
+                        self.height, header["view"], header["timestamp_ms"], len(body["txs"]), now
+                    )
+                    for tx in body["txs"]:
                         self.committed[tx["hash"]] = now
+                        self.included[tx["hash"]] = self.height
                 time.sleep(0.02)
 
 
+# Monotonic seconds minus wall seconds: block times (wall ms, the leader's clock) on the
+# watcher's time line. One machine, so every node's clock is this one.
+WALL_TO_MONOTONIC = time.monotonic() - time.time()
+
+
+def latency_account(submitted: dict[str, float], watcher: Watcher) -> str:
+    """Where a committed transaction's latency went, medians over the transactions (load-independent
+    in the sense that it counts the proposals it waited for and the ms each took on this run):
+
+    - to its block: submission until its block's time (gossip batching, the leader's pacing);
+    - views to commit: its block's time until the time of the block three heights up, whose
+      justify is the QC that commits it everywhere (3-chain rule), per view;
+    - delivery: from that block's time until the watched node reported the commit (the
+      proposal's trip to the watched node, its commit, the watcher's 20 ms poll).
+    """
+    to_block, views, view_ms, delivery = [], [], [], []
+    for h, at in submitted.items():
+        height = watcher.included.get(h)
+        if height is None:
+            continue
+        block, third = watcher.blocks.get(height), watcher.blocks.get(height + 3)
+        if block is None or third is None:
+            continue
+        t0 = block.timestamp_ms / 1000 + WALL_TO_MONOTONIC
+        t3 = third.timestamp_ms / 1000 + WALL_TO_MONOTONIC
+        to_block.append((t0 - at) * 1000)
+        views.append(third.view - block.view)
+        view_ms.append((t3 - t0) * 1000 / 3)
+        delivery.append((watcher.committed[h] - t3) * 1000)
+    if not to_block:
+        return "latency account: no transaction with three blocks above it seen"
+    med = statistics.median
+    return (
+        f"latency account (medians over {len(to_block)} txs): "
+        f"submission -> its block {med(to_block):.0f} ms; "
+        f"3 heights up (the commit QC) in {med(views):.0f} views, {med(view_ms):.0f} ms per height; "
+        f"that block -> commit seen at the watched node {med(delivery):.0f} ms"
+    )
+
+
 def run_load(
-    net: Testnet, txs: list[Transaction], rate: int, seconds: float, watch: int = 0
+    net: Testnet, txs: list[Transaction], rate: float, seconds: float, watch: int = 0
 ) -> tuple[dict[str, float], Watcher]:
     """Offer ``txs`` at ``rate`` for ``seconds``; wait (60 s at most) until node ``watch`` commits them."""
     start_height = max(h or 0 for h in net.heights())
@@ -93,7 +155,10 @@ def run_load(
     watcher.start()
     submitted: dict[str, float] = {}
     clients = [httpx.Client(base_url=n.api, timeout=30) for n in net.nodes if n.role == "validator"]
-    per_tick = max(1, rate // 10)
+    # A batch every 100 ms; below 10 tx/s one transaction every 1/rate s (a sparse load, where
+    # each transaction finds the chain idle).
+    period = max(0.1, 1 / rate)
+    per_tick = max(1, round(rate * period))
     began = time.monotonic()
     tick = 0
     sent = 0
@@ -106,7 +171,7 @@ def run_load(
             submitted[tx.hash.hex()] = now
         sent += len(batch)
         tick += 1
-        delay = began + tick * 0.1 - time.monotonic()
+        delay = began + tick * period - time.monotonic()
         if delay > 0:
             time.sleep(delay)
     deadline = time.monotonic() + 60
@@ -133,7 +198,8 @@ def report(
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
     print(
         f"{label}: offered {len(submitted)} txs, committed {len(done)} "
-        f"({len(done) / span:,.0f} tx/s), commit latency p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"
+        f"({len(done) / span:,.0f} tx/s), commit latency p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     return len(done) / span, p50
 
@@ -146,7 +212,7 @@ def block_interval(net: Testnet, seconds: float = 5.0) -> float:
     return (time.monotonic() - began) / blocks if blocks else float("inf")
 
 
-def wan_run(net: Testnet, txs: list[Transaction], rate: int, seconds: float, seed: int) -> None:
+def wan_run(net: Testnet, txs: list[Transaction], rate: float, seconds: float, seed: int) -> None:
     """The same load twice: relay only (baseline), then the seeded WAN profile on every link."""
     assert net.emulation is not None
     print(f"netem: {net.emulation.mode}")
@@ -154,6 +220,7 @@ def wan_run(net: Testnet, txs: list[Transaction], rate: int, seconds: float, see
     idle = block_interval(net)
     submitted, watcher = run_load(net, txs[:half], rate, seconds)
     base = report(f"{len(net.nodes)} nodes, relay only, {rate} tx/s offered", submitted, watcher.committed)
+    print(latency_account(submitted, watcher))
     net.emulation.apply(wan(net.emulation.rules, seed))
     rules = net.emulation.rules
     rtts = [
@@ -169,6 +236,7 @@ def wan_run(net: Testnet, txs: list[Transaction], rate: int, seconds: float, see
     shaped = report(
         f"{len(net.nodes)} nodes, WAN seed {seed}, {rate} tx/s offered", submitted, watcher.committed
     )
+    print(latency_account(submitted, watcher))
     print(f"empty-chain block interval: relay only {idle * 1000:.0f} ms, WAN {shaped_idle * 1000:.0f} ms")
     if base and shaped:
         print(
@@ -180,7 +248,7 @@ def wan_run(net: Testnet, txs: list[Transaction], rate: int, seconds: float, see
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=4)
-    parser.add_argument("--rate", type=int, default=1000, help="offered transactions per second")
+    parser.add_argument("--rate", type=float, default=1000, help="offered transactions per second")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--senders", type=int, default=200)
     parser.add_argument("--profile", metavar="FILE", help="profile node 0 into FILE; print its top functions")
@@ -216,6 +284,7 @@ def main() -> None:
                 txs = presign(net.chain_id, total, args.senders)
                 submitted, watcher = run_load(net, txs, args.rate, args.seconds)
                 report(f"{args.nodes} nodes, {args.rate} tx/s offered", submitted, watcher.committed)
+                print(latency_account(submitted, watcher))
         finally:
             net.down()
         if args.profile and profile.exists():

@@ -202,17 +202,23 @@ class ConsensusDriver:
     # --- leading a view ------------------------------------------------------
 
     async def _pace(self, request: BuildProposal) -> None:
-        """Wait for work (or a quiet interval), then ask the replica, in the loop, to build."""
+        """Wait for work (or a quiet interval), then ask the replica, in the loop, to build.
+
+        The path QC -> our proposal has no wait of its own unless the chain is idle (no
+        transaction to carry and no commit QC of one to deliver: ``Replica.must_propose``)
+        or under load (``min_block_interval_ms`` between our proposals, so blocks grow).
+        """
         settings = self.settings
         began = trio.current_time()
-        if not self.replica.has_work():
+        if not self.replica.must_propose(request):
             self.inbox.txs = trio.Event()
             with trio.move_on_after(settings.empty_block_interval_ms / 1000):
                 await self.inbox.txs.wait()
-        # Let a burst of transactions gather, and keep blocks from outrunning commits.
-        gap = settings.min_block_interval_ms / 1000 - (time.monotonic() - self._last_proposal)
-        if gap > 0:
-            await trio.sleep(gap)
+        # Under load only: let a burst gather into one block, keep blocks from outrunning commits.
+        if self.replica.under_load(settings.load_txs):
+            gap = settings.min_block_interval_ms / 1000 - (time.monotonic() - self._last_proposal)
+            if gap > 0:
+                await trio.sleep(gap)
         self._last_proposal = time.monotonic()
         self._discount_wait(request.view, trio.current_time() - began)
         self.submit(_BuildNow(request))

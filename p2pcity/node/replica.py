@@ -313,6 +313,31 @@ class Replica:
         """Transactions wait in the mempool, or uncommitted blocks carry some to finish committing."""
         return next(iter(self.ledger.mempool.candidates()), None) is not None or self.ledger.has_pending_txs()
 
+    def must_propose(self, request: BuildProposal) -> bool:
+        """Whether our block for ``request`` is needed now, even without transactions of its own.
+
+        It is when there is work, or when the QC it carries finishes committing transactions
+        at the other nodes: the QC of a block commits (3-chain rule) up to two blocks below
+        it, and only the leader that formed it has it, so a transaction in any of the three
+        blocks ending at our parent is final here and nowhere else until our block carries
+        the QC out. Without this, an idle leader waited its empty-block interval (1 s) before
+        the others could commit the last transactions (a client polling another node saw it).
+        """
+        if self.has_work():
+            return True
+        block = self.core.block(request.parent_id)
+        for _ in range(3):
+            if block is None:
+                return False
+            if block.txs:
+                return True
+            block = self.core.block(block.parent_id)
+        return False
+
+    def under_load(self, load_txs: int) -> bool:
+        """At least ``load_txs`` transactions wait in the mempool (the pacing's notion of load)."""
+        return len(self.ledger.mempool) >= load_txs
+
     # --- catching up -----------------------------------------------------------------
 
     def apply_sync(self, job: SyncedBlocks) -> tuple[int, list[Outgoing]]:
