@@ -26,6 +26,11 @@ from p2pcity.types.tx import Transaction
 
 log = logging.getLogger(__name__)
 
+
+class UnknownAncestryError(BlockError):
+    """The block's branch reaches below what this node holds: it is behind, not the block wrong."""
+
+
 # A block's transactions, in bytes and in number. Well under the 4 MiB frame of a direct
 # request (a block is fetched, and streamed by sync, one block per frame) and the 8 MiB block
 # decode limit; the count keeps a compact proposal (32 bytes per transaction) under the
@@ -114,6 +119,10 @@ class Ledger:
             return False
         try:
             self.execute(block, parent)
+        except UnknownAncestryError as exc:
+            # Not the proposer's fault: this node is behind (catching up), and sync brings the rest.
+            log.info("not voting for block %s at height %d yet: %s", block.id.hex()[:16], block.height, exc)
+            return False
         except BlockError as exc:
             log.warning("refusing block %s at height %d: %s", block.id.hex()[:16], block.height, exc)
             return False
@@ -158,7 +167,7 @@ class Ledger:
         # A fetched ancestor that was never proposed to us: execute the branch down to it.
         parent = self.lookup(block.parent_id) or self.store.block_by_id(block.parent_id)
         if parent is None or block.height <= (self.store.last_height() or 0):
-            raise BlockError(f"block {block.id.hex()[:16]} cannot be executed (unknown ancestry)")
+            raise UnknownAncestryError(f"block {block.id.hex()[:16]} cannot be executed (unknown ancestry)")
         self.execute(block, parent)
         base = self.state_after(block.id)
         assert base is not None
