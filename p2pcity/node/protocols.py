@@ -26,8 +26,9 @@ from p2pcity.consensus import (
     TimeoutReceived,
     VoteReceived,
 )
-from p2pcity.mempool import Batch, BatchError, Mempool, MempoolFull
+from p2pcity.mempool import Batch, BatchError, Mempool
 from p2pcity.net import GossipMessage, NetError, Network, Verdict
+from p2pcity.node.batches import BatchPush
 from p2pcity.node.metrics import Metrics
 from p2pcity.node.ports import Inbox, ValidatorView
 from p2pcity.node.wire import (
@@ -120,6 +121,13 @@ class Protocols:
         self.metrics = metrics
         self._decoded = _Decoded()
         self._fetch_slots: dict[str, trio.Semaphore] = {}
+        self.batches = BatchPush(
+            network=network,
+            validator_peers=lambda: view.validator_peers(me),
+            mempool=mempool,
+            inbox=inbox,
+            metrics=metrics,
+        )
 
     def register(self) -> None:
         net = self.network
@@ -127,6 +135,7 @@ class Protocols:
         net.set_handler("block", self._serve_block)
         net.set_handler("txs", self._serve_txs)
         net.set_handler("height", self._serve_height)
+        self.batches.register()
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         net = self.network
@@ -136,6 +145,7 @@ class Protocols:
             nursery.start_soon(self._consensus_receiver, consensus, nursery)
             nursery.start_soon(self._tx_receiver, txs)
             nursery.start_soon(self._batcher)
+            nursery.start_soon(self.batches.run)
             task_status.started()
 
     # --- gossip: validation before forwarding -------------------------------
@@ -244,30 +254,25 @@ class Protocols:
                     batch = Batch.decode(message.data)
             except BatchError:
                 continue
-            good, bad = batch.transactions()
-            refused = len(bad)
-            for tx in good:
-                try:
-                    self.mempool.add(tx, local=False)
-                except (TxError, MempoolFull):
-                    refused += 1  # stale, duplicate nonce, bad signature: normal for gossip replays
-            if refused:
-                self.metrics.rejected_messages.labels("tx").inc(refused)
-            if good:
-                self.inbox.tx_arrived()
+            self.batches.admit(batch)
 
     async def _batcher(self) -> None:
-        """Gossip locally submitted transactions in batches: one message carries many."""
+        """Send locally submitted transactions in batches (one message carries many): pushed to
+        each validator, and gossiped too when some validator is out of our reach (``batches``)."""
         while True:
             await trio.sleep(BATCH_INTERVAL)
             while self.mempool.unbatched:
                 batch = self.mempool.take_batch(MAX_BATCH, BATCH_BYTES)
                 if not batch:
                     break
-                try:
-                    await self.network.publish(TX_TOPIC, Batch.of(batch).encode())
-                except NetError as exc:
-                    log.warning("could not gossip a batch of %d transactions: %s", len(batch), exc)
+                data = Batch.of(batch).encode()
+                if self.batches.gossip_only or self.batches.unreached():
+                    try:
+                        await self.network.publish(TX_TOPIC, data)
+                    except NetError as exc:
+                        log.warning("could not gossip a batch of %d transactions: %s", len(batch), exc)
+                if not self.batches.gossip_only:
+                    await self.batches.push(data)
 
     # --- outbound consensus -----------------------------------------------------
 
