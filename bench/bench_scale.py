@@ -45,6 +45,14 @@ from p2pcity.crypto.keys import Identity, verify
 from p2pcity.testnet import Testnet
 
 CONFIG = {"consensus": {"base_timeout_ms": 2000, "max_block_txs": 5000}}
+
+
+def config_for(n: int, base_timeout_ms: int | None) -> dict[str, dict[str, int]]:
+    """The testnet's settings at size ``n``. A view's work grows with n (n-1 proposals to
+    execute, 2f+1 votes to gather) while the two cores stay two: the view timeout scales with
+    n (2 s at n=4, 8 s at n=16) unless given, so a view is not abandoned before it can end."""
+    base = base_timeout_ms or max(CONFIG["consensus"]["base_timeout_ms"], 500 * n)
+    return {"consensus": {**CONFIG["consensus"], "base_timeout_ms": base, "max_timeout_ms": 8 * base}}
 # Heavy offered load per size: the issue's targets at 4 and 16, in between scaled down.
 HEAVY = {4: 800, 7: 500, 10: 300, 16: 200}
 LIGHT = 20
@@ -186,7 +194,9 @@ def check_agreement(net: Testnet) -> int:
 
 
 def run_size(n: int, rates: list[int], args: argparse.Namespace, verify_us: float, tmp: Path) -> list[Row]:
-    net = Testnet.create(tmp / f"net{n}", n, chain_id="bench-city", config_overrides=CONFIG)
+    config = config_for(n, args.base_timeout_ms)
+    print(f"n={n}: view timeout {config['consensus']['base_timeout_ms']} ms", flush=True)
+    net = Testnet.create(tmp / f"net{n}", n, chain_id="bench-city", config_overrides=config)
     if args.profile:
         directory = Path(args.profile).resolve()
         directory.mkdir(parents=True, exist_ok=True)
@@ -267,6 +277,9 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=5.0, help="idle measurement before each load")
     parser.add_argument("--senders", type=int, default=200)
     parser.add_argument("--agree", action="store_true", help="check agreement at every height at the end")
+    parser.add_argument(
+        "--base-timeout-ms", type=int, help="consensus view timeout (default 500 ms x n, at least 2 s)"
+    )
     parser.add_argument("--profile", metavar="DIR", help="cProfile every node process into DIR")
     parser.add_argument("--pyspy", metavar="DIR", help="py-spy node 0 during each load into DIR")
     parser.add_argument(
