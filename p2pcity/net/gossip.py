@@ -36,8 +36,10 @@ import enum
 import hashlib
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 from google.protobuf.message import DecodeError
@@ -119,6 +121,28 @@ def message_id(msg: rpc_pb2.Message) -> bytes:
 
 
 class _Pubsub(Pubsub):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._write_locks: weakref.WeakKeyDictionary[INetStream, trio.Lock] = weakref.WeakKeyDictionary()
+
+    # py-libp2p 0.8.1: three tasks write RPCs to a peer's pubsub stream (the per-peer queue,
+    # gossipsub's flush of pending messages and its replay of recent ones to a new peer), and
+    # Yamux's ``write`` takes its lock per 64 KiB frame, not per call: two RPCs over a frame
+    # interleave, and the peer reads garbage (right after a full-cluster restart, with big
+    # transactions in flight, that ended a node in CI). A write also stopped halfway (its window
+    # wait timed out, or it was cancelled) leaves half an RPC that the next one is read into.
+    # So one RPC at a time per stream, and a stream whose RPC was cut is reset: the peer sees a
+    # reset stream, never a torn message.
+    async def write_msg(self, stream: INetStream, rpc_msg: rpc_pb2.RPC) -> bool:
+        lock = self._write_locks.setdefault(stream, trio.Lock())
+        async with lock:
+            try:
+                return await super().write_msg(stream, rpc_msg)
+            except BaseException:
+                with trio.CancelScope(shield=True), trio.move_on_after(1.0), contextlib.suppress(Exception):
+                    await stream.reset()
+                raise
+
     # py-libp2p 0.8.1: ``_teardown_if_connected`` (run for each peer we blacklist: a district
     # removed on chain) awaits the peer's stream reset, then ``del self.peers[peer_id]``; the
     # dead-peer handler removes the entry meanwhile, the del raises KeyError, the task error

@@ -1,4 +1,4 @@
-"""A peer's garbled bytes on a stream cost that stream, never the node.
+"""A peer's garbled bytes on a stream cost that stream, never the node; ours are never garbled.
 
 py-libp2p 0.8.1 lets an exception escape an inbound stream's handler into the
 Swarm's nursery, which ends the whole node; pubsub lets a protobuf DecodeError
@@ -21,7 +21,9 @@ from libp2p.abc import INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11
+from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
 from libp2p.utils import encode_varint_prefixed
 
 import p2pcity.net.host
@@ -120,3 +122,58 @@ async def test_control_without_the_guards_the_garbled_rpc_kills_the_node(
             await _send_raw(attacker, victim, PROTOCOL_ID_V11, encode_varint_prefixed(NOT_AN_RPC))
             await trio.sleep(5)  # the node dies well before this
     assert died.group_contains(DecodeError)
+
+
+def _signed_rpc(pubsub: Pubsub, topic_id: str, data: bytes) -> rpc_pb2.RPC:
+    """One publish RPC, signed as ``Pubsub.publish`` signs it."""
+    msg = rpc_pb2.Message(
+        data=data, topicIDs=[topic_id], from_id=pubsub.my_id.to_bytes(), seqno=pubsub._next_seqno()
+    )
+    assert pubsub.sign_key is not None
+    msg.signature = pubsub.sign_key.sign(PUBSUB_SIGNING_PREFIX.encode() + msg.SerializeToString())
+    msg.key = pubsub.host.get_public_key().serialize()
+    return rpc_pb2.RPC(publish=[msg])
+
+
+async def _concurrent_big_rpcs(nursery: trio.Nursery, keys: Keys) -> tuple[Network, Network, list[bytes]]:
+    """Two RPCs of several Yamux frames each, written to one pubsub stream at once (as the
+    per-peer queue and gossipsub's replay to a new peer can); returns the receiver's inbox."""
+    keys.make(2)
+    sender, receiver = [await start(nursery, keys.config(i)) for i in range(2)]
+    inbox: list[bytes] = []
+    nursery.start_soon(_collect, receiver.subscribe("txs", accept_all), inbox)
+    nursery.start_soon(_collect, sender.subscribe("txs", accept_all), [])
+    await link(sender, receiver)
+    await _delivered(sender, inbox, b"warmup")
+    pubsub = sender._gossip.pubsub
+    stream = pubsub.peers[ID.from_base58(receiver.peer_id)]
+    topic_id = sender.config.topic_id("txs")
+    async with trio.open_nursery() as writers:
+        for body in BIG_BODIES:
+            writers.start_soon(pubsub.write_msg, stream, _signed_rpc(pubsub, topic_id, body))
+    return sender, receiver, inbox
+
+
+# Each over three 64 KiB Yamux frames; both under the gossip message limit.
+BIG_BODIES = [bytes([65 + i]) * (200 * 1024) for i in range(2)]
+
+
+def _torn(caplog: pytest.LogCaptureFixture) -> bool:
+    return any("does not decode" in record.getMessage() for record in caplog.records)
+
+
+async def test_concurrent_rpcs_to_a_peer_arrive_whole(
+    nursery: trio.Nursery, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender, receiver, inbox = await _concurrent_big_rpcs(nursery, keys)
+    await wait_for(lambda: all(body in inbox for body in BIG_BODIES), what="both RPCs delivered")
+    assert not _torn(caplog) and sender.peer_id in receiver.connected_peers()
+
+
+async def test_control_upstream_writes_tear_concurrent_rpcs(
+    nursery: trio.Nursery, keys: Keys, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(_Pubsub, "write_msg", Pubsub.write_msg)
+    _, _, inbox = await _concurrent_big_rpcs(nursery, keys)
+    await wait_for(lambda: _torn(caplog), what="the receiver read a torn RPC")
+    assert not all(body in inbox for body in BIG_BODIES)
