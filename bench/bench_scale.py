@@ -80,6 +80,15 @@ def node_cpu(net: Testnet) -> list[float]:
     return [cpu_seconds(n.pid) for n in net.nodes if n.pid is not None]
 
 
+def kernel_seconds(net: Testnet) -> float:
+    """stime summed over the nodes: the kernel's part (fsync, sockets, polling) of their CPU."""
+    total = 0
+    for node in net.nodes:
+        if node.pid is not None:
+            total += int(Path(f"/proc/{node.pid}/stat").read_text().rsplit(")", 1)[1].split()[12])
+    return total / TICK
+
+
 @dataclass
 class Row:
     nodes: int
@@ -140,9 +149,10 @@ def measure_load(
 ) -> Row:
     n = len(net.nodes)
     txs = presign(net.chain_id, int(rate * seconds), senders)
-    before, began = node_cpu(net), time.monotonic()
+    before, kernel, began = node_cpu(net), kernel_seconds(net), time.monotonic()
     submitted, watcher = run_load(net, txs, rate, seconds, watch=n - 1)
     after, span = node_cpu(net), time.monotonic() - began
+    kernel = kernel_seconds(net) - kernel
     done = [h for h in submitted if h in watcher.committed]
     if not done:
         raise SystemExit(f"{n} nodes, {rate} tx/s: nothing committed")
@@ -152,6 +162,7 @@ def measure_load(
     others = range(n - 1)  # every node but the watched one
     per_node = statistics.fmean(used[i] for i in others)
     per_node_idle = statistics.fmean(used[i] - idle[i] * span for i in others)
+    print(f"load: {kernel / sum(used):.0%} of the nodes' CPU was kernel time (stime)", flush=True)
     return Row(
         nodes=n,
         offered=rate,
