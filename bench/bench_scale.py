@@ -28,6 +28,7 @@ rates and latencies do not (they are what the two shared cores gave this run).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -291,6 +292,7 @@ def main() -> None:
     parser.add_argument(
         "--base-timeout-ms", type=int, help="consensus view timeout (default 500 ms x n, at least 2 s)"
     )
+    parser.add_argument("--dir", metavar="DIR", help="keep the testnets (node logs) under DIR")
     parser.add_argument("--profile", metavar="DIR", help="cProfile every node process into DIR")
     parser.add_argument("--pyspy", metavar="DIR", help="py-spy node 0 during each load into DIR")
     parser.add_argument(
@@ -311,7 +313,7 @@ def main() -> None:
     print(f"Ed25519 verify on this machine: {verify_us:.1f} us; load average {os.getloadavg()[0]:.1f}")
     print(HEADER, flush=True)
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() if args.dir is None else contextlib.nullcontext(args.dir) as tmp:
         for n in sizes:
             rates = args.rate or [LIGHT, HEAVY.get(n, 200)]
             if args.baseline_env:
