@@ -28,9 +28,9 @@ from p2pcity.consensus import (
 )
 from p2pcity.mempool import Batch, BatchError, Mempool
 from p2pcity.net import GossipMessage, NetError, Network, Verdict
-from p2pcity.node.batches import BatchPush
 from p2pcity.node.metrics import Metrics
 from p2pcity.node.ports import Inbox, ValidatorView
+from p2pcity.node.push import BatchPush, ProposalPush
 from p2pcity.node.wire import (
     BlockRequest,
     CompactProposal,
@@ -128,6 +128,9 @@ class Protocols:
             inbox=inbox,
             metrics=metrics,
         )
+        self.proposals = ProposalPush(
+            network=network, view=view, me=me, complete=self._complete_proposal, metrics=metrics
+        )
 
     def register(self) -> None:
         net = self.network
@@ -136,6 +139,7 @@ class Protocols:
         net.set_handler("txs", self._serve_txs)
         net.set_handler("height", self._serve_height)
         self.batches.register()
+        self.proposals.register()
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         net = self.network
@@ -146,6 +150,7 @@ class Protocols:
             nursery.start_soon(self._tx_receiver, txs)
             nursery.start_soon(self._batcher)
             nursery.start_soon(self.batches.run)
+            nursery.start_soon(self.proposals.run)
             task_status.started()
 
     # --- gossip: validation before forwarding -------------------------------
@@ -277,8 +282,12 @@ class Protocols:
     # --- outbound consensus -----------------------------------------------------
 
     async def publish_consensus(self, message: Proposal | Timeout | TimeoutCert) -> None:
+        data = encode_gossip(message)
+        pushed = isinstance(message, Proposal) and not self.proposals.gossip_only
+        if pushed and await self.proposals.push(data):
+            return  # every validator has it, in one hop (``push``)
         try:
-            await self.network.publish(CONSENSUS_TOPIC, encode_gossip(message))
+            await self.network.publish(CONSENSUS_TOPIC, data)
         except NetError as exc:
             log.warning("could not publish %s: %s", type(message).__name__, exc)
 
