@@ -30,7 +30,7 @@ from p2pcity.mempool import Batch, BatchError, Mempool
 from p2pcity.net import GossipMessage, NetError, Network, Verdict
 from p2pcity.node.metrics import Metrics
 from p2pcity.node.ports import Inbox, ValidatorView
-from p2pcity.node.push import BatchPush, ProposalPush
+from p2pcity.node.push import BatchPush, ConsensusPush
 from p2pcity.node.wire import (
     BlockRequest,
     CompactProposal,
@@ -128,7 +128,7 @@ class Protocols:
             inbox=inbox,
             metrics=metrics,
         )
-        self.proposals = ProposalPush(
+        self.consensus_push = ConsensusPush(
             network=network, view=view, me=me, complete=self._complete_proposal, metrics=metrics
         )
 
@@ -139,7 +139,7 @@ class Protocols:
         net.set_handler("txs", self._serve_txs)
         net.set_handler("height", self._serve_height)
         self.batches.register()
-        self.proposals.register()
+        self.consensus_push.register()
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         net = self.network
@@ -150,7 +150,7 @@ class Protocols:
             nursery.start_soon(self._tx_receiver, txs)
             nursery.start_soon(self._batcher)
             nursery.start_soon(self.batches.run)
-            nursery.start_soon(self.proposals.run)
+            nursery.start_soon(self.consensus_push.run)
             task_status.started()
 
     # --- gossip: validation before forwarding -------------------------------
@@ -283,9 +283,13 @@ class Protocols:
 
     async def publish_consensus(self, message: Proposal | Timeout | TimeoutCert) -> None:
         data = encode_gossip(message)
-        pushed = isinstance(message, Proposal) and not self.proposals.gossip_only
-        if pushed and await self.proposals.push(data):
-            return  # every validator has it, in one hop (``push``)
+        if not self.consensus_push.gossip_only:
+            if isinstance(message, Proposal):
+                reached = await self.consensus_push.push(data)
+            else:
+                reached = await self.consensus_push.push(encode_message(message), "vote")
+            if reached:
+                return  # every validator has it, in one hop (``push``)
         try:
             await self.network.publish(CONSENSUS_TOPIC, data)
         except NetError as exc:

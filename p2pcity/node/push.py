@@ -13,17 +13,12 @@ proposer in any case: ``Protocols._complete_proposal``).
 ``P2PCITY_TX_GOSSIP=1`` in the environment gossips every batch as before (for
 A/B benchmarks).
 
-A leader's compact proposal is pushed the same way (:class:`ProposalPush`) to every
+A leader's compact proposal is pushed the same way (:class:`ConsensusPush`) to every
 connected peer, validators and observers, and gossiped as well only when a validator
 is out of reach: one copy per node instead of one per forwarding mesh peer (about
-six at n=16), in one hop instead of up to two. ``P2PCITY_PROPOSAL_GOSSIP=1`` gossips
-proposals as before. Timeouts and timeout certificates are still gossiped (rare).
-
-What a peer pushes is judged like gossip: only admitted peers reach the
-handler (the network's gate), a batch is decoded strictly and each of its
-transactions is checked by the mempool; a malformed one is counted and
-dropped. The handler only queues (bounded: a flood is dropped, not stored)
-so a big batch never holds up the votes behind it on the same channel.
+six at n=16), in one hop instead of up to two. Timeouts and timeout certificates
+travel likewise, on the ``vote`` protocol that already takes them from validators
+(``Protocols._on_direct``). ``P2PCITY_CONSENSUS_GOSSIP=1`` gossips all three as before.
 """
 
 from __future__ import annotations
@@ -145,8 +140,9 @@ class BatchPush:
         await push_to(self.network, self.validator_peers(), BATCH_PROTOCOL, data)
 
 
-class ProposalPush:
-    """Sends our compact proposals to every connected peer and takes the ones pushed to us."""
+class ConsensusPush:
+    """Sends our proposals, timeouts and TCs to every connected peer; takes the proposals
+    pushed to us (timeouts and TCs arrive on the ``vote`` protocol)."""
 
     def __init__(
         self,
@@ -162,7 +158,7 @@ class ProposalPush:
         self.me = me
         self.complete = complete
         self.metrics = metrics
-        self.gossip_only = gossip_only("P2PCITY_PROPOSAL_GOSSIP")
+        self.gossip_only = gossip_only("P2PCITY_CONSENSUS_GOSSIP")
         self._nursery: trio.Nursery | None = None
         self._completing = 0
 
@@ -174,11 +170,11 @@ class ProposalPush:
             self._nursery = nursery
             await trio.sleep_forever()
 
-    async def push(self, data: bytes) -> bool:
+    async def push(self, data: bytes, protocol: str = PROPOSAL_PROTOCOL) -> bool:
         """Push to every connected peer; True when every validator was reached directly."""
         validators = self.view.validator_peers(self.me)
         peers = sorted(self.view.known_peers() | set(validators))
-        await push_to(self.network, peers, PROPOSAL_PROTOCOL, data)
+        await push_to(self.network, peers, protocol, data)
         return not unreached(self.network, validators)
 
     async def _on_proposal(self, peer: str, data: bytes) -> bytes | None:

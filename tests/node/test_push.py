@@ -1,7 +1,7 @@
 """Batches and proposals pushed to each validator over real hosts: once per receiver, bad input dropped.
 
 Real ``Network`` hosts on 127.0.0.1, each with the node's ``BatchPush`` and
-``Mempool`` (or ``ProposalPush``). The honest path: a batch or a proposal
+``Mempool`` (or ``ConsensusPush``). The honest path: a batch or a proposal
 reaches every other validator exactly once. The attacker's side: garbage, a
 forged transaction inside a good batch, a proposal from a non-validator, a
 timeout where a proposal belongs and floods of either are counted and
@@ -21,9 +21,9 @@ from p2pcity.mempool import Batch, Mempool
 from p2pcity.net import Network
 from p2pcity.node import push as push_module
 from p2pcity.node.metrics import Metrics
-from p2pcity.node.push import BATCH_PROTOCOL, PROPOSAL_PROTOCOL, BatchPush, ProposalPush
+from p2pcity.node.push import BATCH_PROTOCOL, PROPOSAL_PROTOCOL, BatchPush, ConsensusPush
 from p2pcity.node.wire import CompactProposal, encode_gossip
-from p2pcity.types.consensus import Proposal, Timeout
+from p2pcity.types.consensus import Proposal, Timeout, encode_message
 from p2pcity.types.tx import Transaction
 from tests.factories import CHAIN, ChainBuilder, genesis_for, identities, record_tx
 from tests.net.conftest import Keys, link, start, wait_for
@@ -173,7 +173,7 @@ class View:
 @dataclasses.dataclass
 class Proposer:
     net: Network
-    push: ProposalPush
+    push: ConsensusPush
     metrics: Metrics
     completed: list[CompactProposal]
 
@@ -200,11 +200,11 @@ async def proposers(
             completed.append(compact)
 
         metrics = Metrics()
-        push = ProposalPush(network=net, view=view, me=bytes([i]) * 32, complete=complete, metrics=metrics)
+        push = ConsensusPush(network=net, view=view, me=bytes([i]) * 32, complete=complete, metrics=metrics)
         push.register()
         nursery.start_soon(push.run)
         out.append(Proposer(net, push, metrics, completed))
-    await trio.sleep(0.05)  # each ProposalPush.run has opened its nursery
+    await trio.sleep(0.05)  # each ConsensusPush.run has opened its nursery
     return out
 
 
@@ -223,6 +223,27 @@ async def test_a_proposal_reaches_each_peer_once(nursery: trio.Nursery, tmp_path
     await trio.sleep(0.2)
     assert all(len(o.completed) == 1 for o in others) and leader.completed == []
     assert others[0].completed[0] == CompactProposal.of(proposal)
+
+
+async def test_a_timeout_reaches_each_peer_once_on_the_vote_protocol(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    sender, *others = await proposers(nursery, tmp_path, 3, validators=3)
+    inboxes: list[list[bytes]] = []
+    for other in others:
+        inbox: list[bytes] = []
+
+        async def record(_peer: str, data: bytes, inbox: list[bytes] = inbox) -> bytes | None:
+            inbox.append(data)
+            return None
+
+        other.net.set_handler("vote", record)
+        inboxes.append(inbox)
+    timeout = Timeout.create(identities(1, seed=8)[0].signer, CHAIN, 0, 5, a_proposal().block.justify)
+    assert await sender.push.push(encode_message(timeout), "vote")
+    await wait_for(lambda: all(len(i) == 1 for i in inboxes), 20, "every peer gets the timeout")
+    await trio.sleep(0.2)
+    assert all(i == [encode_message(timeout)] for i in inboxes)
 
 
 async def test_bad_proposals_are_counted_and_dropped(nursery: trio.Nursery, tmp_path: Path) -> None:
