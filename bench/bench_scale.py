@@ -23,6 +23,8 @@ rates and latencies do not (they are what the two shared cores gave this run).
     python bench/bench_scale.py --nodes 16 --rate 200 --seconds 10 --agree
     python bench/bench_scale.py --nodes 4 --rate 800 --profile DIR   # cProfile every node
     python bench/bench_scale.py --rate 800 --baseline-env P2PCITY_STATE_COMMITMENT=chained --repeat 3
+    python bench/bench_scale.py --idle-only --idle 20 --config consensus.empty_blocks=false \
+        --baseline-config consensus.empty_blocks=true --repeat 3   # idle CPU, A/B of a setting
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,8 +208,26 @@ def check_agreement(net: Testnet) -> int:
     return top
 
 
+def parse_setting(text: str) -> tuple[str, str, object]:
+    """``section.key=value`` (value as TOML: true, 300, "x") -> (section, key, value)."""
+    name, _, raw = text.partition("=")
+    section, _, key = name.partition(".")
+    if not section or not key or not raw:
+        raise SystemExit(f"a setting is section.key=value, not {text!r}")
+    return section, key, tomllib.loads(f"v = {raw}")["v"]
+
+
+def overrides(base: dict[str, dict[str, int]], settings: list[str]) -> dict[str, dict[str, object]]:
+    """``base`` with each ``section.key=value`` of ``settings`` applied."""
+    config: dict[str, dict[str, object]] = {k: dict(v) for k, v in base.items()}
+    for text in settings:
+        section, key, value = parse_setting(text)
+        config.setdefault(section, {})[key] = value
+    return config
+
+
 def run_size(n: int, rates: list[int], args: argparse.Namespace, verify_us: float, tmp: Path) -> list[Row]:
-    config = config_for(n, args.base_timeout_ms)
+    config = overrides(config_for(n, args.base_timeout_ms), args.config)
     print(f"n={n}: view timeout {config['consensus']['base_timeout_ms']} ms", flush=True)
     net = Testnet.create(tmp / f"net{n}", n, chain_id="bench-city", config_overrides=config)
     if args.profile:
@@ -219,7 +240,20 @@ def run_size(n: int, rates: list[int], args: argparse.Namespace, verify_us: floa
     rows = []
     net.start(timeout=60 + 15 * n)
     try:
-        net.wait_for_height(2, timeout=60 + 20 * n)
+        if config["consensus"].get("empty_blocks", True):
+            net.wait_for_height(2, timeout=60 + 20 * n)
+        else:
+            time.sleep(10)  # an idle chain commits nothing by itself: let the nodes connect and settle
+        if args.idle_only:
+            for _ in range(args.repeat if not args.baseline_config and not args.baseline_env else 1):
+                idle = measure_idle(net, args.idle)
+                print(
+                    f"idle CPU per node: {statistics.fmean(idle):.2%} of a core "
+                    f"[{', '.join(f'{x:.2%}' for x in idle)}]; load average {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+                rows.append(Row(n, 0, 0, 0, 0, 0, 0, 0, 0, statistics.fmean(idle), verify_us))
+            return rows
         for rate in rates:
             idle = measure_idle(net, args.idle)
             spy = (
@@ -245,14 +279,19 @@ def run_size(n: int, rates: list[int], args: argparse.Namespace, verify_us: floa
 def run_ab(n: int, rates: list[int], args: argparse.Namespace, verify_us: float, tmp: Path) -> list[Row]:
     """``--repeat`` pairs of runs with and without ``--baseline-env``, alternating which goes
     first (baseline, now; now, baseline; ...) so a drift in the machine's load falls on both."""
-    name, _, value = args.baseline_env.partition("=")
+    name, _, value = (args.baseline_env or "").partition("=")
+    mine = list(args.config)
     pairs: list[tuple[list[Row], list[Row]]] = []
     for rep in range(args.repeat):
         got: dict[str, list[Row]] = {}
         for side in ("baseline", "now") if rep % 2 == 0 else ("now", "baseline"):
-            if side == "baseline":
+            args.config = mine
+            if side == "baseline" and name:
                 os.environ[name] = value
-            shown = args.baseline_env if side == "baseline" else "as is"
+            if side == "baseline" and args.baseline_config:
+                args.config = [*mine, *args.baseline_config]
+            baseline = " ".join([args.baseline_env or "", *args.baseline_config]).strip()
+            shown = baseline if side == "baseline" else "as is"
             print(f"n={n} pair {rep + 1}/{args.repeat}: {side} ({shown})", flush=True)
             spy_dir = args.pyspy
             if spy_dir:
@@ -260,9 +299,21 @@ def run_ab(n: int, rates: list[int], args: argparse.Namespace, verify_us: float,
             try:
                 got[side] = run_size(n, rates, args, verify_us, tmp / f"{side}{rep}")
             finally:
-                os.environ.pop(name, None)
+                if name:
+                    os.environ.pop(name, None)
+                args.config = mine
                 args.pyspy = spy_dir
         pairs.append((got["baseline"], got["now"]))
+    if args.idle_only:
+        idle = [now[0].idle_core / base[0].idle_core for base, now in pairs]
+        print(
+            f"n={n} idle, {len(pairs)} pairs (now / baseline): idle CPU per node "
+            f"x{statistics.median(idle):.3f} median [{', '.join(f'{x:.3f}' for x in idle)}]; mean "
+            f"{statistics.fmean(r[0].idle_core for _, r in pairs):.2%} / "
+            f"{statistics.fmean(b[0].idle_core for b, _ in pairs):.2%} of a core",
+            flush=True,
+        )
+        return [row for base, now in pairs for row in base + now]
     for i, rate in enumerate(rates):
         cpu = [now[i].cpu_per_tx_us / base[i].cpu_per_tx_us for base, now in pairs]
         cpu_idle = [now[i].cpu_per_tx_idle_us / base[i].cpu_per_tx_idle_us for base, now in pairs]
@@ -301,6 +352,21 @@ def main() -> None:
         help="run each size with this in the nodes' environment (the baseline) and without",
     )
     parser.add_argument(
+        "--config",
+        metavar="SECTION.KEY=VALUE",
+        action="append",
+        default=[],
+        help="a node setting for every run (repeatable), e.g. consensus.empty_blocks=false",
+    )
+    parser.add_argument(
+        "--baseline-config",
+        metavar="SECTION.KEY=VALUE",
+        action="append",
+        default=[],
+        help="a node setting for the baseline runs only (repeatable): A/B of a setting in one run",
+    )
+    parser.add_argument("--idle-only", action="store_true", help="measure idle CPU only (no load)")
+    parser.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -316,7 +382,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() if args.dir is None else contextlib.nullcontext(args.dir) as tmp:
         for n in sizes:
             rates = args.rate or [LIGHT, HEAVY.get(n, 200)]
-            if args.baseline_env:
+            if args.baseline_env or args.baseline_config:
                 rows += run_ab(n, rates, args, verify_us, Path(tmp))
             else:
                 rows += run_size(n, rates, args, verify_us, Path(tmp))

@@ -80,6 +80,9 @@ class ConsensusSettings:
     max_block_txs: int = 5000
     # A leader waits this long for transactions before proposing an empty block.
     empty_block_interval_ms: int = 1000
+    # false: an idle chain proposes no block at all until there is work (CometBFT's
+    # create_empty_blocks = false); the rule is in node/driver.py and docs/performance.md.
+    empty_blocks: bool = True
     # Under load (at least load_txs transactions in the mempool), a node's proposals are at
     # least this far apart, so blocks grow instead of multiplying (each block costs every node
     # a fixed ~30 ms of CPU). Below it a block goes out as soon as its view starts: waiting

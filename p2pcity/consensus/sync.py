@@ -114,3 +114,8 @@ class Synchronizer:
     @property
     def waiting(self) -> int:
         return len(self._waiting_ids)
+
+    @property
+    def fetching(self) -> int:
+        """Blocks asked for and not yet arrived."""
+        return len(self._wanted)

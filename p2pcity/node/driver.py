@@ -7,6 +7,21 @@ single writer of core, ledger and committed store. What the replica returns
 (messages to send, the timer, blocks to fetch, a block to build) is carried
 out here; durable actions were already done, in order, inside the step.
 
+Idle chains (``consensus.empty_blocks = false``). A node is *idle* when its
+mempool holds no includable transaction, no uncommitted block it holds carries
+one, it fetches no block, no validator's timeout has reached it in its current
+view, and its core has left its first view (a core is new after a start, a sync
+or an epoch change). While idle, a leader proposes nothing (it waits for work or
+a timeout) and the view timer is *held*, not armed; the moment the node stops
+being idle the timer is armed with its full delay. Why that keeps the protocol
+live (docs/performance.md, "An idle chain"): every transaction that reaches a
+node makes it not idle, so the honest nodes that hold it time out on a silent
+leader as before (f+1 timeouts pull the others in); a node that missed the last
+commit still holds transactions uncommitted, times out, and its timeout wakes
+the current leader, whose empty block carries the QC it lacks; a new core times
+out once if nothing happens, so a restarted or epoch-switched node is heard.
+Block time, hence grant expiry, is judged at the next block, whenever it comes.
+
 Failure policy: network actions are tolerant (the outbox logs and drops what
 cannot be delivered); a :class:`~p2pcity.node.replica.FailStop` from the step
 propagates and stops the node, as does any other exception from the core or
@@ -29,12 +44,14 @@ from p2pcity.consensus import (
     BlockFetched,
     Broadcast,
     BuildProposal,
+    Core,
     Event,
     FetchBlock,
     ReportEvidence,
     Send,
     SetTimer,
     Start,
+    TimeoutReceived,
     TimerFired,
     VoteReceived,
 )
@@ -65,6 +82,7 @@ class EventInbox:
         self.metrics = metrics
         self.send_event, self.events = trio.open_memory_channel[Event | _SyncJob | _BuildNow](size)
         self.txs = trio.Event()
+        self.on_work: Callable[[], None] = lambda: None  # the driver: re-judge a held timer
 
     def submit(self, event: Event | _SyncJob | _BuildNow) -> bool:
         """Queue an input for the replica; False (and counted) when the queue is full."""
@@ -82,6 +100,7 @@ class EventInbox:
 
     def tx_arrived(self) -> None:
         self.txs.set()
+        self.on_work()
 
 
 class ConsensusDriver:
@@ -111,6 +130,15 @@ class ConsensusDriver:
         self._timer_changed = trio.Event()
         self._last_proposal = 0.0
         self._nursery: trio.Nursery | None = None
+        # Idle chains (module docstring): the held timer's delay, and what the rule reads.
+        self._idles = not settings.empty_blocks
+        self._held: float | None = None
+        self._core_seen: Core | None = None
+        self._view_seen = -1
+        self._fresh = True  # the core has not left its first view
+        self._woken = False  # a validator gave up on our current view (its timeout reached us)
+        self._nudged = False  # some timeout reached us in this view (a leader then proposes)
+        inbox.on_work = self._release
 
     # --- the loop ------------------------------------------------------------
 
@@ -121,7 +149,10 @@ class ConsensusDriver:
             self.submit(Start())
             task_status.started()
             async for item in self.inbox.events:
-                self._carry_out(self._step(item))
+                out = self._step(item)
+                self._track(item)  # before the timer in ``out`` is judged
+                self._carry_out(out)
+                self._release()  # the step may have brought work (a block with transactions)
                 if isinstance(item, _SyncJob):
                     item.done.set()
                 self.metrics.view.set(self.replica.core.view)
@@ -164,7 +195,11 @@ class ConsensusDriver:
                         self._spawn(self.outbox.send_direct, to, message)
                 case SetTimer(view, delay_ms):
                     self._timer_view = view
-                    self._timer_deadline = trio.current_time() + delay_ms / 1000
+                    if self._idles and self._idle():
+                        self._held, self._timer_deadline = delay_ms / 1000, math.inf
+                    else:
+                        self._held = None
+                        self._timer_deadline = trio.current_time() + delay_ms / 1000
                     self._timer_changed.set()
                 case FetchBlock(block_id, peer):
                     self._spawn(self._fetch, block_id, peer)
@@ -185,6 +220,46 @@ class ConsensusDriver:
         block = await self.blocks.fetch_block(block_id, hint)
         if block is not None:
             self.submit(BlockFetched(block, now_ms=self.replica.ledger.clock_ms()))
+
+    # --- idle chains -----------------------------------------------------------
+
+    def _idle(self) -> bool:
+        """The idle rule of the module docstring (only with ``empty_blocks = false``)."""
+        return (
+            not self._fresh
+            and not self._woken
+            and not self.replica.has_work()
+            and not self.replica.core.sync.fetching
+        )
+
+    def _track(self, item: object) -> None:
+        """Note a new core, a new view, or a validator's timeout in this one (it wakes us)."""
+        core = self.replica.core
+        if core is not self._core_seen:
+            self._core_seen, self._view_seen, self._fresh = core, core.view, True
+            self._woken = self._nudged = False
+        elif core.view != self._view_seen:
+            self._view_seen, self._fresh, self._woken, self._nudged = core.view, False, False, False
+        elif self._idles and isinstance(item, TimeoutReceived):
+            if not self._nudged:
+                # Someone needs progress (work, or a commit it missed): if we lead, propose (our
+                # block carries the QC it may lack). Once per view: replays cannot make us spin.
+                self._nudged = True
+                self.inbox.txs.set()
+            if item.timeout.view >= core.view:
+                # It gave up on our view: our timer runs too (f+1 of us make everyone join).
+                # Not for a view we left: a late timeout of the last view would arm the timer
+                # of a follower that cannot leave its view before the next leader proposes,
+                # whose own timeout would then wake the next view, and so on (measured: a block
+                # and a timeout every 3-5 s on an idle testnet).
+                self._woken = True
+
+    def _release(self) -> None:
+        """Arm a held timer, with its full delay from now, once the node is no longer idle."""
+        if self._held is not None and not self._idle():
+            self._timer_deadline = trio.current_time() + self._held
+            self._held = None
+            self._timer_changed.set()
 
     # --- the timer -----------------------------------------------------------
 
@@ -212,8 +287,23 @@ class ConsensusDriver:
         began = trio.current_time()
         if not self.replica.must_propose(request):
             self.inbox.txs = trio.Event()
-            with trio.move_on_after(settings.empty_block_interval_ms / 1000):
-                await self.inbox.txs.wait()
+            if not self._idles:
+                with trio.move_on_after(settings.empty_block_interval_ms / 1000):
+                    await self.inbox.txs.wait()
+            elif not self._fresh:
+                # Idle: no empty block, however long, until work arrives or a timeout nudges us.
+                if not self._nudged:
+                    self.metrics.leader_waiting.set(1)
+                    try:
+                        await self.inbox.txs.wait()
+                    finally:
+                        self.metrics.leader_waiting.set(0)
+                # Nudged by a timeout alone: still at most one empty block per interval, so a
+                # validator replaying timeouts cannot make the chain spin.
+                if not self.replica.must_propose(request):
+                    self.inbox.txs = trio.Event()
+                    with trio.move_on_after(settings.empty_block_interval_ms / 1000):
+                        await self.inbox.txs.wait()
         # Under load only: let a burst gather into one block, keep blocks from outrunning commits.
         if self.replica.under_load(settings.load_txs):
             gap = settings.min_block_interval_ms / 1000 - (time.monotonic() - self._last_proposal)

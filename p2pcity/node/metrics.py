@@ -13,6 +13,11 @@ class Metrics:
         r = self.registry
         self.height = Gauge("p2pcity_height", "Last committed block height", registry=r)
         self.view = Gauge("p2pcity_view", "Current consensus view", registry=r)
+        self.leader_waiting = Gauge(
+            "p2pcity_leader_waiting",
+            "1 while this node leads the current view and waits for work",
+            registry=r,
+        )
         self.peers = Gauge("p2pcity_peers", "Connected libp2p peers", registry=r)
         self.mempool_txs = Gauge("p2pcity_mempool_txs", "Transactions waiting in the mempool", registry=r)
         self.mempool_bytes = Gauge("p2pcity_mempool_bytes", "Bytes waiting in the mempool", registry=r)

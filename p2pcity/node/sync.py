@@ -43,6 +43,11 @@ from p2pcity.types.epoch import EpochEnd, Waypoint
 
 log = logging.getLogger(__name__)
 SYNC_INTERVAL = 2.0
+# While surveys find nothing new (same peers answering, none ahead, our height unchanged), the
+# next waits twice as long, up to this: an idle chain asked every peer's height every 2 s, on
+# a new stream each, about half of an idle node's CPU (py-spy, issue 16). Anything new, or a
+# wake from consensus, returns to SYNC_INTERVAL.
+SYNC_QUIET_INTERVAL = 16.0
 # A peer loaded with the chain's traffic answers its height late: a survey waits this long.
 HEIGHT_TIMEOUT = 5.0
 SYNC_OPEN_TIMEOUT = 15.0  # to open a range request; each block of the reply has the io timeout
@@ -73,6 +78,11 @@ def behind(ours: int, our_epoch: int, peer: int, peer_epoch: int) -> bool:
     One rule for the node's syncer and the node-layer simulator's.
     """
     return is_syncing(ours, peer) or (peer_epoch > our_epoch and peer > ours)
+
+
+def next_survey_interval(current: float, quiet: bool) -> float:
+    """Seconds until the next height survey: doubling while surveys are quiet, else the base."""
+    return min(current * 2, SYNC_QUIET_INTERVAL) if quiet else SYNC_INTERVAL
 
 
 def final_synced(
@@ -192,6 +202,8 @@ class Syncer:
         # yet); /status derives its ``syncing`` flag from it.
         self.best_peer_height: int | None = None
         self._woken = trio.Event()
+        self._last_survey: tuple[frozenset[str], int] | None = None  # who answered, our height
+        self.quiet = False  # the last survey found nothing new
 
     def epoch(self) -> int:
         return queries.validator_set(self.chain).version
@@ -204,13 +216,18 @@ class Syncer:
         self._woken.set()
 
     async def run(self) -> None:
+        interval = SYNC_INTERVAL
         while True:
             try:
                 await self.catch_up()
             except Exception:
                 log.exception("sync round failed")
-            with trio.move_on_after(SYNC_INTERVAL):
+                self.quiet = False
+            interval = next_survey_interval(interval, self.quiet)
+            with trio.move_on_after(interval):
                 await self._woken.wait()
+            if self._woken.is_set():
+                interval = SYNC_INTERVAL
             self._woken = trio.Event()
 
     async def _heights(self) -> dict[str, tuple[int, int]]:
@@ -239,11 +256,15 @@ class Syncer:
 
     async def catch_up(self) -> None:
         heights = await self._heights()
+        ours = self.chain.last_height() or 0
+        survey = (frozenset(heights), ours)
+        self.quiet = survey == self._last_survey and all(h <= ours for h, _ in heights.values())
+        self._last_survey = survey
         if not heights:
+            self.quiet = False  # nobody answered: keep asking at the base interval
             return
         best, best_epoch = max(heights.values())
         self.best_peer_height = best
-        ours = self.chain.last_height() or 0
         if not behind(ours, self.epoch(), best, best_epoch):
             return
         log.info("behind by %d blocks: syncing from %d peers", best - ours, len(heights))
