@@ -43,7 +43,7 @@ from p2pcity.types.epoch import EpochEnd, Waypoint
 
 log = logging.getLogger(__name__)
 SYNC_INTERVAL = 2.0
-# While surveys find nothing new (same peers answering, none ahead, our height unchanged), the
+# While surveys find nothing new (the same answers, none ahead, our height unchanged), the
 # next waits twice as long, up to this: an idle chain asked every peer's height every 2 s, on
 # a new stream each, about half of an idle node's CPU (py-spy, issue 16). Anything new, or a
 # wake from consensus, returns to SYNC_INTERVAL.
@@ -202,7 +202,8 @@ class Syncer:
         # yet); /status derives its ``syncing`` flag from it.
         self.best_peer_height: int | None = None
         self._woken = trio.Event()
-        self._last_survey: tuple[frozenset[str], int] | None = None  # who answered, our height
+        # Who answered what, and our height: a survey equal to the last one (none ahead) is quiet.
+        self._last_survey: tuple[frozenset[tuple[str, tuple[int, int]]], int] | None = None
         self.quiet = False  # the last survey found nothing new
 
     def epoch(self) -> int:
@@ -257,7 +258,7 @@ class Syncer:
     async def catch_up(self) -> None:
         heights = await self._heights()
         ours = self.chain.last_height() or 0
-        survey = (frozenset(heights), ours)
+        survey = (frozenset(heights.items()), ours)
         self.quiet = survey == self._last_survey and all(h <= ours for h, _ in heights.values())
         self._last_survey = survey
         if not heights:
