@@ -9,17 +9,22 @@ out here; durable actions were already done, in order, inside the step.
 
 Idle chains (``consensus.empty_blocks = false``). A node is *idle* when its
 mempool holds no includable transaction, no uncommitted block it holds carries
-one, it fetches no block, no validator's timeout has reached it in its current
-view, and its core has left its first view (a core is new after a start, a sync
-or an epoch change). While idle, a leader proposes nothing (it waits for work or
-a timeout) and the view timer is *held*, not armed; the moment the node stops
+one, it fetches no block, it is not behind its peers (the syncer's rule), no
+validator gave up on its current view (or, behind, is the leader its last vote
+went to), and its core has left its first view (a core is new after a start, a
+sync or an epoch change). While idle, a leader proposes nothing (it waits for
+work or a timeout) and the view timer is *held*, not armed; the moment the node stops
 being idle the timer is armed with its full delay. Why that keeps the protocol
 live (docs/performance.md, "An idle chain"): every transaction that reaches a
 node makes it not idle, so the honest nodes that hold it time out on a silent
 leader as before (f+1 timeouts pull the others in); a node that missed the last
 commit still holds transactions uncommitted, times out, and its timeout wakes
-the current leader, whose empty block carries the QC it lacks; a new core times
-out once if nothing happens, so a restarted or epoch-switched node is heard.
+the current leader, whose empty block carries the QC it lacks; a node behind its
+peers (restarted after missing blocks) keeps its timer and its timeouts running
+until proposals carry it up (their QCs are what proves the last blocks final: a
+range sync cannot); a leader whose votes were lost (it restarted) is timed out by
+those that voted for it once it speaks; and a new core times out once if nothing
+happens, so a restarted or epoch-switched node is heard.
 Block time, hence grant expiry, is judged at the next block, whenever it comes.
 
 Failure policy: network actions are tolerant (the outbox logs and drops what
@@ -62,6 +67,7 @@ from p2pcity.types.consensus import Evidence, Timeout, TimeoutCert, Vote
 
 log = logging.getLogger(__name__)
 EVENT_QUEUE = 10_000
+HELD_RECHECK = 2.0  # seconds between two looks at a held timer (see _timer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,7 @@ class ConsensusDriver:
         chain_id: str,
         metrics: Metrics,
         on_evidence: Callable[[Evidence], None] = lambda _: None,
+        behind: Callable[[], bool] = lambda: False,
     ) -> None:
         self.replica = replica
         self.outbox = outbox
@@ -123,6 +130,7 @@ class ConsensusDriver:
         self.chain_id = chain_id
         self.metrics = metrics
         self.on_evidence = on_evidence
+        self.behind = behind  # peers committed SYNC_THRESHOLD blocks more (or none answered yet)
         self.inbox = inbox
         self.submit = inbox.submit
         self._timer_deadline = math.inf
@@ -138,6 +146,7 @@ class ConsensusDriver:
         self._fresh = True  # the core has not left its first view
         self._woken = False  # a validator gave up on our current view (its timeout reached us)
         self._nudged = False  # some timeout reached us in this view (a leader then proposes)
+        self._voted_to: bytes | None = None  # the leader our vote of this view went to
         inbox.on_work = self._release
 
     # --- the loop ------------------------------------------------------------
@@ -190,6 +199,7 @@ class ConsensusDriver:
                         if isinstance(message, Vote):
                             self.submit(VoteReceived(message))
                     elif isinstance(message, Vote):
+                        self._voted_to = to
                         self._spawn(self.outbox.send_vote, to, message)
                     elif isinstance(message, Timeout | TimeoutCert):
                         self._spawn(self.outbox.send_direct, to, message)
@@ -230,6 +240,7 @@ class ConsensusDriver:
             and not self._woken
             and not self.replica.has_work()
             and not self.replica.core.sync.fetching
+            and not self.behind()
         )
 
     def _track(self, item: object) -> None:
@@ -238,21 +249,37 @@ class ConsensusDriver:
         if core is not self._core_seen:
             self._core_seen, self._view_seen, self._fresh = core, core.view, True
             self._woken = self._nudged = False
+            self._voted_to = None
         elif core.view != self._view_seen:
             self._view_seen, self._fresh, self._woken, self._nudged = core.view, False, False, False
+            self._voted_to = None  # a vote of a view we left no longer waits for anyone
         elif self._idles and isinstance(item, TimeoutReceived):
             if not self._nudged:
                 # Someone needs progress (work, or a commit it missed): if we lead, propose (our
                 # block carries the QC it may lack). Once per view: replays cannot make us spin.
                 self._nudged = True
                 self.inbox.txs.set()
-            if item.timeout.view >= core.view:
+            stale = item.timeout.view < core.view
+            if not stale or item.timeout.signer in (self._voted_to, self._leader()):
                 # It gave up on our view: our timer runs too (f+1 of us make everyone join).
-                # Not for a view we left: a late timeout of the last view would arm the timer
+                # Or it is the leader of our view, or the one our vote went to, and it is
+                # behind (it restarted and lost its view and our votes): it cannot lead, so
+                # we time out on it; our timeouts re-send our vote and the TC that moved us,
+                # and 2f+1 of them move everyone on (a real testnet stalled without this: the
+                # restarted leader could neither lead nor be replaced, nobody else had work,
+                # and the core answers a stale timeout once per timer period, which a held
+                # timer never ends).
+                # Not for any view we left: a late timeout of the last view would arm the timer
                 # of a follower that cannot leave its view before the next leader proposes,
                 # whose own timeout would then wake the next view, and so on (measured: a block
                 # and a timeout every 3-5 s on an idle testnet).
                 self._woken = True
+
+    def _leader(self) -> bytes | None:
+        """The leader of our current view (on our high QC's block), if we have that block."""
+        core = self.replica.core
+        parent = core.block(core.safety.high_qc.block_id)
+        return core.leader_on(core.view, parent) if parent is not None else None
 
     def _release(self) -> None:
         """Arm a held timer, with its full delay from now, once the node is no longer idle."""
@@ -265,10 +292,17 @@ class ConsensusDriver:
 
     async def _timer(self) -> None:
         while True:
-            with trio.move_on_at(self._timer_deadline):
+            # A held timer is judged again now and then: falling behind (the syncer's survey)
+            # happens outside the driver's steps.
+            held = self._held is not None
+            until = trio.current_time() + HELD_RECHECK if held else self._timer_deadline
+            with trio.move_on_at(until):
                 await self._timer_changed.wait()
             if self._timer_changed.is_set():
                 self._timer_changed = trio.Event()
+                continue
+            if self._held is not None:
+                self._release()
                 continue
             self._timer_deadline = math.inf
             self.metrics.timeouts.inc()

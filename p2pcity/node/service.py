@@ -126,6 +126,7 @@ class Node:
                 chain_id=self.chain_id,
                 metrics=self.metrics,
                 on_evidence=self.evidence.append,
+                behind=self.syncing,
             )
             self.sharing = SharingService(
                 self.network, self.store, self.identity, self.chain_id, self.committed_state

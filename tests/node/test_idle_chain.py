@@ -151,6 +151,23 @@ async def test_a_late_timeout_of_a_view_we_left_does_not(tmp_path: Path, autojum
     await run(follower, body)
 
 
+async def test_a_late_timeout_from_the_leader_of_our_view_arms_it(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    """The leader we wait for is behind (it restarted, lost its view): it cannot lead, so we
+    time out on it (a real testnet stalled without this)."""
+    follower = Follower(tmp_path, IDLE)
+
+    async def body() -> None:
+        leader = follower.driver._leader()
+        who = next(i for i, x in enumerate(IDS) if x.signer.public_key == leader)
+        assert who != 0  # the late timeout of the test above is not the leader's
+        follower.inbox.submit(follower.timeout_from(who, view=1))
+        assert await follower.first_timeout(LONG) is not None
+
+    await run(follower, body)
+
+
 async def test_control_without_the_view_check_a_late_timeout_arms_it(
     tmp_path: Path, autojump_clock: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
