@@ -10,8 +10,9 @@ out here; durable actions were already done, in order, inside the step.
 Idle chains (``consensus.empty_blocks = false``). A node is *idle* when its
 mempool holds no includable transaction, no uncommitted block it holds carries
 one, it fetches no block, it is not behind its peers (the syncer's rule), no
-validator gave up on its current view (or, behind, is the leader its last vote
-went to), and its core has left its first view (a core is new after a start, a
+validator gave up on its current view (a timeout of a view it left counts only
+from the leader of its view or of its vote: that leader is behind), and its core
+has left its first view (a core is new after a start, a
 sync or an epoch change). While idle, a leader proposes nothing (it waits for
 work or a timeout) and the view timer is *held*, not armed; the moment the node stops
 being idle the timer is armed with its full delay. Why that keeps the protocol
