@@ -11,6 +11,7 @@ machine's Ed25519 verify ceiling measured in the same run for comparison.
     python bench/bench_testnet.py --nodes 4 --rate 1 --seconds 20      # sparse: each tx finds an idle chain
     python bench/bench_testnet.py --nodes 4 --rate 1000 --profile      # where node 0's CPU goes
     python bench/bench_testnet.py --nodes 4 --rate 200 --wan 1         # a city WAN (root: netns)
+    python bench/bench_testnet.py --nodes 4 --rate 20 --wan 1 --rtt 20 # 20 ms RTT on every link
 
 ``--wan SEED`` runs every link through p2pcity.netem (each node in its own
 network namespace, a relay between them) and offers the load twice on the same
@@ -35,6 +36,7 @@ import httpx
 
 from p2pcity.crypto.keys import Identity, verify
 from p2pcity.netem.profiles import WAN_LOSS, WAN_RTT_MS, wan
+from p2pcity.netem.rules import Rules, Shaping
 from p2pcity.testnet import Testnet
 from p2pcity.types.tx import RecordPut, Transaction
 
@@ -212,8 +214,19 @@ def block_interval(net: Testnet, seconds: float = 5.0) -> float:
     return (time.monotonic() - began) / blocks if blocks else float("inf")
 
 
-def wan_run(net: Testnet, txs: list[Transaction], rate: float, seconds: float, seed: int) -> None:
-    """The same load twice: relay only (baseline), then the seeded WAN profile on every link."""
+def uniform(rules: Rules, rtt_ms: float) -> Rules:
+    """Every link the same round-trip time, no jitter, no loss (the issue's "20 ms RTT")."""
+    for i in range(rules.nodes):
+        for j in range(i + 1, rules.nodes):
+            rules = rules.shape_link(i, j, Shaping(rtt_ms / 2, 0.0, 0.0))
+    return rules
+
+
+def wan_run(
+    net: Testnet, txs: list[Transaction], rate: float, seconds: float, seed: int, rtt_ms: float | None = None
+) -> None:
+    """The same load twice: relay only (baseline), then the seeded WAN profile on every link
+    (or, with ``rtt_ms``, that round-trip time on every link)."""
     assert net.emulation is not None
     print(f"netem: {net.emulation.mode}")
     half = len(txs) // 2
@@ -221,21 +234,25 @@ def wan_run(net: Testnet, txs: list[Transaction], rate: float, seconds: float, s
     submitted, watcher = run_load(net, txs[:half], rate, seconds)
     base = report(f"{len(net.nodes)} nodes, relay only, {rate} tx/s offered", submitted, watcher.committed)
     print(latency_account(submitted, watcher))
-    net.emulation.apply(wan(net.emulation.rules, seed))
+    base_rules = net.emulation.rules
+    net.emulation.apply(wan(base_rules, seed) if rtt_ms is None else uniform(base_rules, rtt_ms))
     rules = net.emulation.rules
     rtts = [
         2 * rules.shaping(i, j).delay_ms for i in range(len(net.nodes)) for j in range(i + 1, len(net.nodes))
     ]
-    print(
-        f"WAN profile seed {seed}: link RTT {min(rtts):.0f}-{max(rtts):.0f} ms "
-        f"(drawn from {WAN_RTT_MS[0]:.0f}-{WAN_RTT_MS[1]:.0f}), loss drawn from "
-        f"{WAN_LOSS[0]:.1%}-{WAN_LOSS[1]:.0%} a link"
-    )
+    if rtt_ms is None:
+        print(
+            f"WAN profile seed {seed}: link RTT {min(rtts):.0f}-{max(rtts):.0f} ms "
+            f"(drawn from {WAN_RTT_MS[0]:.0f}-{WAN_RTT_MS[1]:.0f}), loss drawn from "
+            f"{WAN_LOSS[0]:.1%}-{WAN_LOSS[1]:.0%} a link"
+        )
+    else:
+        bound = 3 * rtt_ms + 60
+        print(f"every link {rtt_ms:.0f} ms RTT, no loss: the issue's bound is 3 RTT + 60 = {bound:.0f} ms")
     shaped_idle = block_interval(net)
     submitted, watcher = run_load(net, txs[half:], rate, seconds)
-    shaped = report(
-        f"{len(net.nodes)} nodes, WAN seed {seed}, {rate} tx/s offered", submitted, watcher.committed
-    )
+    label = f"WAN seed {seed}" if rtt_ms is None else f"{rtt_ms:.0f} ms RTT"
+    shaped = report(f"{len(net.nodes)} nodes, {label}, {rate} tx/s offered", submitted, watcher.committed)
     print(latency_account(submitted, watcher))
     print(f"empty-chain block interval: relay only {idle * 1000:.0f} ms, WAN {shaped_idle * 1000:.0f} ms")
     if base and shaped:
@@ -254,6 +271,9 @@ def main() -> None:
     parser.add_argument("--profile", metavar="FILE", help="profile node 0 into FILE; print its top functions")
     parser.add_argument(
         "--wan", metavar="SEED", type=int, help="baseline, then the seeded WAN profile (netem)"
+    )
+    parser.add_argument(
+        "--rtt", metavar="MS", type=float, help="with --wan: this RTT on every link instead of the profile"
     )
     args = parser.parse_args()
 
@@ -277,9 +297,8 @@ def main() -> None:
             net.wait_for_height(2, timeout=60)
             total = int(args.rate * args.seconds)
             if args.wan is not None:
-                wan_run(
-                    net, presign(net.chain_id, 2 * total, args.senders), args.rate, args.seconds, args.wan
-                )
+                txs = presign(net.chain_id, 2 * total, args.senders)
+                wan_run(net, txs, args.rate, args.seconds, args.wan, args.rtt)
             else:
                 txs = presign(net.chain_id, total, args.senders)
                 submitted, watcher = run_load(net, txs, args.rate, args.seconds)
