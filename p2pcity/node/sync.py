@@ -43,7 +43,7 @@ from p2pcity.types.epoch import EpochEnd, Waypoint
 
 log = logging.getLogger(__name__)
 SYNC_INTERVAL = 2.0
-# While surveys find nothing new (the same answers, none ahead, our height unchanged), the
+# While surveys find nothing new (the same answers, our height unchanged, not behind), the
 # next waits twice as long, up to this: an idle chain asked every peer's height every 2 s, on
 # a new stream each, about half of an idle node's CPU (py-spy, issue 16). Anything new, or a
 # wake from consensus, returns to SYNC_INTERVAL.
@@ -259,14 +259,17 @@ class Syncer:
         heights = await self._heights()
         ours = self.chain.last_height() or 0
         survey = (frozenset(heights.items()), ours)
-        self.quiet = survey == self._last_survey and all(h <= ours for h, _ in heights.values())
-        self._last_survey = survey
+        repeated, self._last_survey = survey == self._last_survey, survey
+        self.quiet = False  # nobody answered, or we are behind: keep asking at the base interval
         if not heights:
-            self.quiet = False  # nobody answered: keep asking at the base interval
             return
         best, best_epoch = max(heights.values())
         self.best_peer_height = best
         if not behind(ours, self.epoch(), best, best_epoch):
+            # The same answers as last time, and not behind: asking sooner cannot tell us more.
+            # (Not "none ahead": an idle chain may rest with one node a block or two up, the
+            # one that formed the last commit QC, and the others would survey every 2 s.)
+            self.quiet = repeated
             return
         log.info("behind by %d blocks: syncing from %d peers", best - ours, len(heights))
         # The peers to ask, furthest first: each range goes to the next one in turn.
