@@ -26,7 +26,7 @@ from p2pcity.mempool import Batch
 from p2pcity.testnet import Testnet
 from p2pcity.types.tx import RecordPut, Transaction
 
-from . import p2pd
+from . import gossip_everything, p2pd
 
 pytestmark = pytest.mark.slow
 CHAIN = "interop-go"
@@ -51,8 +51,9 @@ def chain(tmp_path_factory: pytest.TempPathFactory, binary: Path) -> Iterator[Te
         config_overrides=FAST,
     )
     try:
-        for i in range(VALIDATORS):
-            net.restart(i, wait=False)
+        with gossip_everything():
+            for i in range(VALIDATORS):
+                net.restart(i, wait=False)
         net.wait_ready(timeout=90, nodes=list(range(VALIDATORS)))
         yield net
     finally:

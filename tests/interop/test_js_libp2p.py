@@ -28,6 +28,7 @@ from p2pcity.net.swarm_key import encode_swarm_key
 from p2pcity.testnet import Testnet
 from p2pcity.types.tx import RecordPut, Transaction
 
+from . import gossip_everything
 from .jspeer import js_install_dir, js_peer
 
 pytestmark = pytest.mark.slow
@@ -49,8 +50,9 @@ def chain(tmp_path_factory: pytest.TempPathFactory, install: Path) -> Iterator[T
         tmp_path_factory.mktemp("interop"), VALIDATORS, observers=1, chain_id=CHAIN, config_overrides=FAST
     )
     try:
-        for i in range(VALIDATORS):
-            net.restart(i, wait=False)
+        with gossip_everything():
+            for i in range(VALIDATORS):
+                net.restart(i, wait=False)
         net.wait_ready(timeout=90, nodes=list(range(VALIDATORS)))
         yield net
     finally:
