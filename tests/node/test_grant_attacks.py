@@ -83,11 +83,18 @@ def commit(node: Client, who: Identity, body: Any) -> tuple[Transaction, dict[st
 def ask(node: Client, who: Identity, grant_id: bytes, request_tx: bytes) -> tuple[int, set[str]]:
     """Ask the grant's proxies through a node: (capsule fragments obtained, refusal codes)."""
     request = ReencryptRequest.sign(who.signer, CHAIN, grant_id, request_tx)
-    try:
-        reply = node.post("/reencrypt", {"request": encode(request).hex()})
-    except ClientError as exc:
-        return 0, {f"http-{exc.status}"}
-    return len(reply["cfrags"]), {f["code"] for f in reply["failures"]}
+    # A proxy one block behind answers "not-committed" for a request just committed elsewhere;
+    # she asks again, as the sharing client does (its retryable codes), for the final answer.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            reply = node.post("/reencrypt", {"request": encode(request).hex()})
+        except ClientError as exc:
+            return 0, {f"http-{exc.status}"}
+        codes = {f["code"] for f in reply["failures"]}
+        if "not-committed" not in codes or time.monotonic() > deadline:
+            return len(reply["cfrags"]), codes
+        time.sleep(0.3)
 
 
 def settle(net: Testnet, node: Client) -> None:
